@@ -1,0 +1,129 @@
+"""The sampler protocol shared by every row selector in midlogit.
+
+A *sampler* has ``fit_resample(X, y, **params) -> (X_res, y_res)`` and records, in
+``sample_indices_``, which input rows it returned (repeated where it oversampled).
+:class:`midlogit.pipeline.Pipeline` runs samplers during ``fit`` only and uses
+``sample_indices_`` to subset sample-aligned fit parameters together with the rows.
+This is imbalanced-learn's protocol, written without its private scikit-learn imports.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+__all__ = ["SamplerMixin", "balanced_indices"]
+
+
+class SamplerMixin:
+    """Mixin for estimators that select or resample rows during ``fit``.
+
+    Subclasses implement ``fit(X, y, ...)`` which must set ``sample_indices_``
+    (indices into the rows of ``X``). ``fit_resample`` returns those rows.
+    """
+
+    def fit_resample(self, X, y, **params):
+        """Fit, then return the selected rows of ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features (embeddings).
+        y : array-like of shape (n_samples,)
+            Class labels.
+        **params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        X_res : ndarray of shape (n_kept, n_features)
+            The kept rows, in the order of ``sample_indices_``.
+        y_res : ndarray of shape (n_kept,)
+            Their labels.
+        """
+        self.fit(X, y, **params)
+        X_checked, y_checked = check_array(X, dtype=None), np.asarray(y)
+        idx = self.sample_indices_
+        return X_checked[idx], y_checked[idx]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+def validate_xy(estimator, X, y, *, reset=True):
+    """Validate finite 2-D ``X`` and a 1-D ``y`` of matching length.
+
+    Returns float arrays (float32 stays float32) and never modifies the inputs.
+    """
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        reset=reset,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=True,
+        ensure_min_samples=2,
+    )
+    return X, y
+
+
+def check_fitted_features(estimator, X, attributes=None):
+    """Check ``estimator`` is fitted and validate ``X`` against its feature count."""
+    check_is_fitted(estimator, attributes)
+    return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+
+
+def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=1):
+    """Indices that give every group the same number of rows.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_samples,)
+        Group id per row (any hashable labels).
+    mode : {"undersample", "oversample"}, default="undersample"
+        Shrink every group to the smallest one (without replacement), or grow every
+        group to the largest one (the group's own rows, then draws with replacement).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws.
+    min_size : int, default=1
+        With ``mode="undersample"``, groups are cut to ``max(smallest, min_size)``
+        rows; groups smaller than that keep all their rows.
+
+    Returns
+    -------
+    indices : ndarray of int
+        Sorted within each group, groups in the order of ``np.unique(groups)``.
+
+    Examples
+    --------
+    >>> from midlogit.base import balanced_indices
+    >>> balanced_indices([0, 0, 0, 1], random_state=0).size
+    2
+    >>> balanced_indices([0, 0, 0, 1], mode="oversample", random_state=0).size
+    6
+    """
+    if mode not in ("undersample", "oversample"):
+        raise ValueError(
+            f"mode must be 'undersample' or 'oversample', got {mode!r}."
+        )
+    rng = check_random_state(random_state)
+    groups = np.asarray(groups)
+    _, codes = np.unique(groups, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    members = np.split(order, np.cumsum(counts)[:-1])
+    parts = []
+    if mode == "undersample":
+        target = max(int(counts.min()), int(min_size))
+        for rows in members:
+            if rows.size > target:
+                rows = np.sort(rng.choice(rows, size=target, replace=False))
+            parts.append(rows)
+    else:
+        target = int(counts.max())
+        for rows in members:
+            extra = rng.choice(rows, size=target - rows.size, replace=True)
+            parts.append(np.concatenate([rows, np.sort(extra)]))
+    return np.concatenate(parts).astype(np.intp)
+
