@@ -9,7 +9,7 @@ This is imbalanced-learn's protocol, written without its private scikit-learn im
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["SamplerMixin", "balanced_indices"]
 
@@ -17,9 +17,29 @@ __all__ = ["SamplerMixin", "balanced_indices"]
 class SamplerMixin:
     """Mixin for estimators that select or resample rows during ``fit``.
 
-    Subclasses implement ``fit(X, y, ...)`` which must set ``sample_indices_``
-    (indices into the rows of ``X``). ``fit_resample`` returns those rows.
+    Subclasses implement ``_fit(X, y, **params)``, which validates the data, sets
+    ``sample_indices_`` (indices into the rows of ``X``) and returns the validated
+    ``(X, y)``. ``fit`` and ``fit_resample`` are built on it.
     """
+
+    def fit(self, X, y, **params):
+        """Select the rows to keep.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features (embeddings).
+        y : array-like of shape (n_samples,)
+            Class labels.
+        **params : dict
+            Sample-aligned metadata some samplers need, such as ``groups``.
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit(X, y, **params)
+        return self
 
     def fit_resample(self, X, y, **params):
         """Fit, then return the selected rows of ``X`` and ``y``.
@@ -40,10 +60,8 @@ class SamplerMixin:
         y_res : ndarray of shape (n_kept,)
             Their labels.
         """
-        self.fit(X, y, **params)
-        X_checked, y_checked = check_array(X, dtype=None), np.asarray(y)
-        idx = self.sample_indices_
-        return X_checked[idx], y_checked[idx]
+        X, y = self._fit(X, y, **params)
+        return X[self.sample_indices_], y[self.sample_indices_]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,226 @@
+"""Cluster embeddings and balance a retraining set across the clusters."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.cluster import KMeans
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+from .base import SamplerMixin, balanced_indices, check_fitted_features
+
+__all__ = ["EmbeddingClusterer"]
+
+
+class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
+    """Cluster embeddings (per class) and resample a set balanced across clusters.
+
+    The clusters stand in for the groups nobody labelled: within a class, samples that
+    lean on the spurious feature and samples that do not tend to fall in different
+    clusters. ``fit_resample`` returns a subset in which every (class, cluster)
+    pseudo-group has the same number of rows.
+
+    Parameters
+    ----------
+    n_clusters : int, default=4
+        Clusters per class (or in all, with ``per_class=False``). Set on the clusterer
+        as ``n_clusters`` (or ``n_components``, as for a Gaussian mixture).
+    clusterer : estimator or None, default=None
+        Any scikit-learn clusterer with ``fit_predict``; cloned for every fit.
+        ``None`` uses :class:`~sklearn.cluster.KMeans` with ``n_init=10``.
+    per_class : bool, default=True
+        Cluster each class's rows separately. Needs ``y``; ``fit(X)`` without labels
+        clusters all rows together.
+    sampling : {"undersample", "oversample"}, default="undersample"
+        Cut every pseudo-group to the smallest one, or grow every pseudo-group to the
+        largest one by drawing with replacement.
+    standardize : bool, default=True
+        Cluster standardised embeddings, so that no single large dimension dominates.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the clusterer and the resampling.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int, shape (n_samples,)
+        Cluster of each row. With ``per_class=True`` the ids are unique across classes:
+        ``class_index * n_clusters + cluster``.
+    cluster_classes_ : ndarray of shape (n_clusters_total,)
+        The class each cluster id belongs to (``None`` entries without ``y``).
+    cluster_centers_ : ndarray of shape (n_clusters_total, n_features)
+        Centroid of each cluster's rows, in the input space.
+    sample_indices_ : ndarray of int
+        Rows returned by ``fit_resample`` (repeated when oversampling).
+    n_features_in_ : int
+        Number of features.
+
+    See Also
+    --------
+    midlogit.selection.LogitBandSelector : the band whose rows are clustered.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from midlogit.clustering import EmbeddingClusterer
+    >>> X, y = make_blobs(n_samples=120, centers=4, random_state=0)
+    >>> y = y % 2
+    >>> clusterer = EmbeddingClusterer(n_clusters=2, random_state=0)
+    >>> X_bal, y_bal = clusterer.fit_resample(X, y)
+    >>> sorted(set(clusterer.labels_.tolist()))
+    [0, 1, 2, 3]
+    >>> X_bal.shape
+    (120, 2)
+    """
+
+    def __init__(
+        self,
+        n_clusters=4,
+        clusterer=None,
+        per_class=True,
+        sampling="undersample",
+        standardize=True,
+        random_state=None,
+    ):
+        self.n_clusters = n_clusters
+        self.clusterer = clusterer
+        self.per_class = per_class
+        self.sampling = sampling
+        self.standardize = standardize
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Cluster the rows and choose the balanced subset.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        y : array-like of shape (n_samples,), default=None
+            Class labels; needed for ``per_class`` clustering and for resampling.
+
+        Returns
+        -------
+        self : EmbeddingClusterer
+        """
+        self._cluster(X, y)
+        return self
+
+    def _fit(self, X, y):
+        if y is None:
+            raise ValueError(
+                "fit_resample needs y: the balanced subset is drawn per (class, cluster)."
+            )
+        X, y = self._cluster(X, y)
+        return X, y
+
+    def _cluster(self, X, y):
+        if self.sampling not in ("undersample", "oversample"):
+            raise ValueError(
+                f"sampling must be 'undersample' or 'oversample', got {self.sampling!r}."
+            )
+        if not (isinstance(self.n_clusters, int | np.integer) and self.n_clusters >= 1):
+            raise ValueError(
+                f"n_clusters must be a positive integer, got {self.n_clusters!r}."
+            )
+        if y is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2
+            )
+            check_classification_targets(y)
+            classes, codes = np.unique(y, return_inverse=True)
+        if not (self.per_class and y is not None):
+            codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
+
+        if self.standardize:
+            self.mean_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+            self.scale_ = np.where(scale > 0, scale, 1.0).astype(X.dtype)
+        else:
+            self.mean_ = np.zeros(X.shape[1], dtype=X.dtype)
+            self.scale_ = np.ones(X.shape[1], dtype=X.dtype)
+        Z = ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
+
+        rng = check_random_state(self.random_state)
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        for code, label in enumerate(classes):
+            rows = np.flatnonzero(codes == code)
+            if rows.size < self.n_clusters:
+                where = "" if label is None else f" of class {label!r}"
+                raise ValueError(
+                    f"n_clusters={self.n_clusters} is more than the {rows.size} rows"
+                    f"{where}; lower n_clusters or keep more rows (e.g. a wider band)."
+                )
+            labels[rows] = code * self.n_clusters + self._fit_predict(Z[rows], rng)
+        self.labels_ = labels
+        self.cluster_classes_ = np.repeat(classes, self.n_clusters)
+
+        counts = np.bincount(labels, minlength=classes.size * self.n_clusters)
+        sums = np.zeros((counts.size, X.shape[1]))
+        np.add.at(sums, labels, X)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.cluster_centers_ = sums / counts[:, None]
+        self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
+        return X, y
+
+    def _fit_predict(self, Z, rng):
+        if self.clusterer is None:
+            model = KMeans(n_clusters=self.n_clusters, n_init=10)
+        else:
+            model = clone(self.clusterer)
+        params = model.get_params()
+        size = {k: self.n_clusters for k in ("n_clusters", "n_components") if k in params}
+        if "random_state" in params:
+            size["random_state"] = rng.randint(np.iinfo(np.int32).max)
+        found = np.asarray(model.set_params(**size).fit_predict(Z))
+        values, found = np.unique(found, return_inverse=True)
+        if values.size > self.n_clusters:
+            raise ValueError(
+                f"clusterer {type(model).__name__} found {values.size} clusters, more than "
+                f"n_clusters={self.n_clusters}; use a clusterer whose cluster count can be set."
+            )
+        return found
+
+    def predict(self, X):
+        """Nearest cluster centroid of each row (in the clustering space).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        labels : ndarray of int, shape (n_samples,)
+        """
+        X = check_fitted_features(self, X, "cluster_centers_")
+        centers = (self.cluster_centers_ - self.mean_) / self.scale_
+        Z = (X - self.mean_) / self.scale_
+        distances = (
+            (Z**2).sum(axis=1)[:, None] - 2 * Z @ centers.T + (centers**2).sum(axis=1)
+        )
+        distances[:, ~np.isfinite(centers).all(axis=1)] = np.inf
+        return distances.argmin(axis=1)
+
+    def fit_predict(self, X, y=None):
+        """Cluster the rows and return ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        y : array-like of shape (n_samples,), default=None
+            Class labels.
+
+        Returns
+        -------
+        labels : ndarray of int, shape (n_samples,)
+        """
+        return self.fit(X, y).labels_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
+

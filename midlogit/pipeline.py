@@ -1,0 +1,538 @@
+"""A pipeline whose samplers run during ``fit`` only.
+
+A scikit-learn transformer must never change the number of rows, so row selection is
+done by *samplers* (objects with ``fit_resample``). :class:`Pipeline` calls them while
+fitting and skips them in ``predict``, ``predict_proba``, ``decision_function``,
+``score`` and ``transform``. Sample-aligned fit parameters (``sample_weight``,
+``groups``) are subset together with the rows, through each sampler's
+``sample_indices_``. Written on scikit-learn's public API only.
+"""
+
+import time
+from collections import Counter
+
+import numpy as np
+import sklearn
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import Bunch, get_tags
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    process_routing,
+)
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+__all__ = ["Pipeline", "make_pipeline"]
+
+# Rows were resampled by a sampler that did not say which: per-row parameters cannot follow.
+_UNALIGNED = object()
+
+_PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+
+def _is_sampler(step):
+    return hasattr(step, "fit_resample")
+
+
+def _is_passthrough(step):
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+def _final_has(method):
+    def check(self):
+        final = self._final_estimator
+        if _is_passthrough(final):
+            return method == "transform"
+        getattr(final, method)
+        return True
+
+    return check
+
+
+def _fit_transform_one(transformer, X, y, params):
+    return transformer.fit_transform(X, y, **params), transformer
+
+
+def _n_rows(X):
+    if hasattr(X, "shape"):
+        return X.shape[0]
+    return len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
+
+
+def _take_rows(value, indices):
+    if hasattr(value, "iloc"):
+        return value.iloc[indices]
+    return np.asarray(value)[indices]
+
+
+class Pipeline(BaseEstimator):
+    """Chain of transformers and samplers ending in an estimator.
+
+    Parameters
+    ----------
+    steps : list of (str, estimator) tuples
+        Every step but the last is a transformer (``fit``/``transform``), a sampler
+        (``fit_resample``) or ``"passthrough"``; the last may be any estimator.
+    memory : str, joblib.Memory or None, default=None
+        Caches fitted transformers (not samplers, which are cheap) under this folder.
+    verbose : bool, default=False
+        Print the time each step takes to fit.
+
+    Attributes
+    ----------
+    named_steps : Bunch
+        Steps by name.
+    classes_ : ndarray
+        The final estimator's classes, for a classifier.
+
+    See Also
+    --------
+    make_pipeline : names the steps for you.
+
+    Notes
+    -----
+    ``fit(X, y, step__param=value)`` passes ``param`` to that step's ``fit`` (or
+    ``fit_resample``). A parameter holding one entry per row of ``X`` is subset to the
+    rows the samplers before that step kept. With metadata routing enabled
+    (``sklearn.set_config(enable_metadata_routing=True)``), pass ``param=value`` and
+    request it on the step instead, e.g. ``GroupBalancedSampler().set_fit_request(
+    groups=True)``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from midlogit.pipeline import Pipeline
+    >>> from midlogit.selection import LogitBandSelector
+    >>> from midlogit.retraining import LastLayerRetrainer
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> pipe = Pipeline([("band", LogitBandSelector(random_state=0)),
+    ...                  ("head", LastLayerRetrainer())]).fit(X, y)
+    >>> pipe.predict(X).shape
+    (200,)
+    """
+
+    def __init__(self, steps, *, memory=None, verbose=False):
+        self.steps = steps
+        self.memory = memory
+        self.verbose = verbose
+
+    # --- parameters -----------------------------------------------------------------
+    def get_params(self, deep=True):
+        """Parameters of the pipeline and, with ``deep``, of its steps (``step__param``).
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Include the steps and their parameters.
+
+        Returns
+        -------
+        params : dict
+        """
+        params = super().get_params(deep=False)
+        if not deep:
+            return params
+        for name, step in self._named_steps_or_empty():
+            params[name] = step
+            if hasattr(step, "get_params") and not isinstance(step, type):
+                params.update((f"{name}__{k}", v) for k, v in step.get_params(deep=True).items())
+        return params
+
+    def set_params(self, **params):
+        """Set pipeline parameters, replace steps by name, or set ``step__param``.
+
+        Returns
+        -------
+        self : Pipeline
+        """
+        if "steps" in params:
+            self.steps = params.pop("steps")
+        names = [name for name, _ in self._named_steps_or_empty()]
+        for key in [k for k in params if k in names]:
+            position = names.index(key)
+            self.steps = list(self.steps)
+            self.steps[position] = (key, params.pop(key))
+        super().set_params(**params)
+        return self
+
+    def _named_steps_or_empty(self):
+        """The steps as (name, step) pairs, or none while ``steps`` is not a list of them."""
+        steps = self.steps
+        if isinstance(steps, list | tuple) and all(
+            isinstance(pair, tuple) and len(pair) == 2 for pair in steps
+        ):
+            return steps
+        return []
+
+    # --- structure --------------------------------------------------------------------
+    def _validate_steps(self):
+        if not isinstance(self.steps, list | tuple) or not self.steps:
+            raise ValueError("steps must be a non-empty list of (name, estimator) tuples.")
+        names = [name for name, _ in self.steps]
+        duplicated = [name for name, count in Counter(names).items() if count > 1]
+        if duplicated:
+            raise ValueError(f"Step names must be unique; repeated: {duplicated}.")
+        for name in names:
+            if "__" in name:
+                raise ValueError(f"Step name {name!r} must not contain '__'.")
+            if name in ("steps", "memory", "verbose"):
+                raise ValueError(f"Step name {name!r} clashes with a Pipeline parameter.")
+        for name, step in self.steps[:-1]:
+            if _is_passthrough(step):
+                continue
+            sampler = _is_sampler(step)
+            transformer = hasattr(step, "transform") and hasattr(step, "fit")
+            if sampler and transformer:
+                raise ValueError(
+                    f"Step {name!r} ({type(step).__name__}) has both fit_resample and "
+                    "transform; a step must either resample rows or transform them."
+                )
+            if not (sampler or transformer):
+                raise TypeError(
+                    f"Step {name!r} ({type(step).__name__}) is neither a transformer "
+                    "(fit/transform) nor a sampler (fit_resample); only the last step "
+                    "may be another estimator."
+                )
+
+    @property
+    def named_steps(self):
+        """Steps by name (a :class:`~sklearn.utils.Bunch`)."""
+        return Bunch(**dict(self.steps))
+
+    @property
+    def _final_estimator(self):
+        return self.steps[-1][1]
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            if index.step not in (None, 1):
+                raise ValueError("Pipeline slicing supports only a step of 1.")
+            return type(self)(self.steps[index], memory=self.memory, verbose=self.verbose)
+        if isinstance(index, str):
+            return self.named_steps[index]
+        return self.steps[index][1]
+
+    def __sklearn_is_fitted__(self):
+        """Whether the last step that is not ``"passthrough"`` is fitted."""
+        for _, step in reversed(self.steps):
+            if not _is_passthrough(step):
+                check_is_fitted(step)
+                break
+        return True
+
+    @property
+    def classes_(self):
+        """Classes of the final estimator."""
+        return self._final_estimator.classes_
+
+    @property
+    def n_features_in_(self):
+        """Number of features the first step saw during fit."""
+        return self.steps[0][1].n_features_in_
+
+    # --- fitting ----------------------------------------------------------------------
+    def _step_params(self, method, params):
+        """Split ``params`` into one dict per step."""
+        names = [name for name, _ in self.steps]
+        if sklearn.get_config().get("enable_metadata_routing", False):
+            routed = process_routing(self, method, **params)
+            per_step = {}
+            for name, step in self.steps:
+                if _is_passthrough(step):
+                    continue
+                merged = {}
+                for callee in ("fit", "fit_transform", "fit_resample"):
+                    merged.update(routed[name].get(callee, {}))
+                per_step[name] = merged
+            return per_step
+        per_step = {name: {} for name in names}
+        for key, value in params.items():
+            name, sep, param = key.partition("__")
+            if not sep or name not in per_step:
+                raise ValueError(
+                    f"Pipeline.{method} got {key!r}; pass step parameters as "
+                    f"'stepname__param' with a step among {names} (e.g. "
+                    f"'{names[-1]}__sample_weight'), or enable metadata routing."
+                )
+            per_step[name][param] = value
+        return per_step
+
+    def _fit_steps(self, X, y, params):
+        """Fit every step but the last; return the data and parameters for the last."""
+        self._validate_steps()
+        per_step = self._step_params("fit", params)
+        memory = check_memory(self.memory)
+        cached_fit_transform = memory.cache(_fit_transform_one)
+        n_input = _n_rows(X)
+        kept = None
+        self.steps = list(self.steps)
+        for position, (name, step) in enumerate(self.steps):
+            step_params = self._align(per_step.get(name, {}), n_input, kept)
+            if position == len(self.steps) - 1:
+                return X, y, step_params
+            if _is_passthrough(step):
+                continue
+            start = time.perf_counter()
+            if _is_sampler(step):
+                n_before = _n_rows(X)
+                X, y = step.fit_resample(X, y, **step_params)
+                indices = getattr(step, "sample_indices_", None)
+                if indices is None:
+                    if _n_rows(X) != n_before:
+                        kept = _UNALIGNED
+                elif kept is None:
+                    kept = np.asarray(indices)
+                elif kept is not _UNALIGNED:
+                    kept = kept[np.asarray(indices)]
+            else:
+                fitted_input = step if memory.location is None else clone(step)
+                X, fitted = cached_fit_transform(fitted_input, X, y, step_params)
+                self.steps[position] = (name, fitted)
+            if self.verbose:
+                print(
+                    f"[Pipeline] ({position + 1} of {len(self.steps)}) {name} "
+                    f"fitted in {time.perf_counter() - start:.1f}s"
+                )
+
+    @staticmethod
+    def _align(step_params, n_input, kept):
+        """Subset the parameters that hold one entry per input row."""
+        if kept is None:
+            return step_params
+        aligned = {}
+        for key, value in step_params.items():
+            per_row = (
+                hasattr(value, "__len__")
+                and not isinstance(value, str | bytes | dict)
+                and len(value) == n_input
+            )
+            if per_row and kept is _UNALIGNED:
+                raise ValueError(
+                    f"Cannot align {key!r} with the rows: an earlier sampler changed the "
+                    "rows without recording sample_indices_. Give that sampler a "
+                    "sample_indices_ attribute or drop the parameter."
+                )
+            aligned[key] = _take_rows(value, kept) if per_row else value
+        return aligned
+
+    def fit(self, X, y=None, **params):
+        """Fit the transformers, run the samplers, fit the final estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+        y : array-like of shape (n_samples,), default=None
+            Targets.
+        **params : dict
+            ``step__param`` fit parameters (or routed metadata).
+
+        Returns
+        -------
+        self : Pipeline
+        """
+        Xt, yt, final_params = self._fit_steps(X, y, params)
+        final = self._final_estimator
+        if not _is_passthrough(final):
+            final.fit(Xt, yt, **final_params)
+        return self
+
+    @available_if(_final_has("fit_transform"))
+    def fit_transform(self, X, y=None, **params):
+        """Fit, then return the final step's transform of the resampled training rows.
+
+        Returns
+        -------
+        Xt : ndarray
+        """
+        Xt, yt, final_params = self._fit_steps(X, y, params)
+        final = self._final_estimator
+        if _is_passthrough(final):
+            return Xt
+        return final.fit_transform(Xt, yt, **final_params)
+
+    @available_if(_final_has("fit_predict"))
+    def fit_predict(self, X, y=None, **params):
+        """Fit, then return the final step's ``fit_predict`` on the resampled rows.
+
+        Returns
+        -------
+        y_pred : ndarray
+        """
+        Xt, yt, final_params = self._fit_steps(X, y, params)
+        return self._final_estimator.fit_predict(Xt, yt, **final_params)
+
+    @available_if(_final_has("fit_resample"))
+    def fit_resample(self, X, y, **params):
+        """Fit, then return the final sampler's resampled rows.
+
+        Returns
+        -------
+        X_res, y_res : ndarray
+        """
+        Xt, yt, final_params = self._fit_steps(X, y, params)
+        return self._final_estimator.fit_resample(Xt, yt, **final_params)
+
+    # --- inference: samplers are skipped ----------------------------------------------
+    def _transform_input(self, X):
+        for _, step in self.steps[:-1]:
+            if _is_passthrough(step) or _is_sampler(step):
+                continue
+            X = step.transform(X)
+        return X
+
+    def _call_final(self, method, X, **params):
+        return getattr(self._final_estimator, method)(self._transform_input(X), **params)
+
+    @available_if(_final_has("predict"))
+    def predict(self, X, **params):
+        """Predict with the final estimator, skipping samplers.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self._call_final("predict", X, **params)
+
+    @available_if(_final_has("predict_proba"))
+    def predict_proba(self, X, **params):
+        """Class probabilities of the final estimator, skipping samplers.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._call_final("predict_proba", X, **params)
+
+    @available_if(_final_has("predict_log_proba"))
+    def predict_log_proba(self, X, **params):
+        """Log class probabilities of the final estimator, skipping samplers.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._call_final("predict_log_proba", X, **params)
+
+    @available_if(_final_has("decision_function"))
+    def decision_function(self, X, **params):
+        """Decision function of the final estimator, skipping samplers.
+
+        Returns
+        -------
+        scores : ndarray
+        """
+        return self._call_final("decision_function", X, **params)
+
+    @available_if(_final_has("score"))
+    def score(self, X, y=None, sample_weight=None, **params):
+        """Score of the final estimator on ``X`` (no row is dropped).
+
+        Returns
+        -------
+        score : float
+        """
+        if sample_weight is not None:
+            params["sample_weight"] = sample_weight
+        return self._call_final("score", X, y=y, **params)
+
+    @available_if(_final_has("transform"))
+    def transform(self, X, **params):
+        """Apply every transformer (and a transforming final step), skipping samplers.
+
+        Returns
+        -------
+        Xt : ndarray
+        """
+        Xt = self._transform_input(X)
+        final = self._final_estimator
+        return Xt if _is_passthrough(final) else final.transform(Xt, **params)
+
+    # --- scikit-learn integration -----------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        first, final = self.steps[0][1], self._final_estimator
+        if not _is_passthrough(final):
+            final_tags = get_tags(final)
+            tags.estimator_type = final_tags.estimator_type
+            tags.target_tags = final_tags.target_tags
+            tags.classifier_tags = final_tags.classifier_tags
+            tags.regressor_tags = final_tags.regressor_tags
+            tags.transformer_tags = final_tags.transformer_tags
+        if not _is_passthrough(first):
+            tags.input_tags = get_tags(first).input_tags
+        return tags
+
+    def get_metadata_routing(self):
+        """How fit, predict and score metadata reach the steps.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+        """
+        router = MetadataRouter(owner=type(self).__name__)
+        for position, (name, step) in enumerate(self.steps):
+            if _is_passthrough(step):
+                continue
+            mapping = MethodMapping().add(caller="fit", callee="fit")
+            if position == len(self.steps) - 1:
+                for method in (*_PREDICT_METHODS, "score", "transform"):
+                    mapping.add(caller=method, callee=method)
+                if hasattr(step, "fit_transform"):
+                    mapping.add(caller="fit", callee="fit_transform")
+            elif not _is_sampler(step):
+                mapping.add(caller="fit", callee="fit_transform")
+                for method in (*_PREDICT_METHODS, "score", "transform"):
+                    mapping.add(caller=method, callee="transform")
+            router.add(method_mapping=mapping, **{name: step})
+        return router
+
+
+def _default_names(estimators):
+    names = [
+        step if isinstance(step, str) else type(step).__name__.lower() for step in estimators
+    ]
+    counts = Counter(names)
+    seen = Counter()
+    unique = []
+    for name in names:
+        if counts[name] > 1:
+            seen[name] += 1
+            name = f"{name}-{seen[name]}"
+        unique.append(name)
+    return unique
+
+
+def make_pipeline(*steps, memory=None, verbose=False):
+    """Build a :class:`Pipeline`, naming each step after its lowercased class name.
+
+    Parameters
+    ----------
+    *steps : estimators
+        Transformers and samplers, then the final estimator.
+    memory : str, joblib.Memory or None, default=None
+        Caches fitted transformers.
+    verbose : bool, default=False
+        Print the time each step takes.
+
+    Returns
+    -------
+    pipeline : Pipeline
+
+    Examples
+    --------
+    >>> from midlogit.pipeline import make_pipeline
+    >>> from midlogit.selection import LogitBandSelector
+    >>> from midlogit.clustering import EmbeddingClusterer
+    >>> from midlogit.retraining import LastLayerRetrainer
+    >>> pipe = make_pipeline(LogitBandSelector(), EmbeddingClusterer(), LastLayerRetrainer())
+    >>> [name for name, _ in pipe.steps]
+    ['logitbandselector', 'embeddingclusterer', 'lastlayerretrainer']
+    """
+    return Pipeline(
+        list(zip(_default_names(steps), steps)), memory=memory, verbose=verbose
+    )

@@ -1,0 +1,273 @@
+"""A new last layer for a frozen backbone: logistic regression on its embeddings."""
+
+import numpy as np
+import sklearn
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from .base import balanced_indices, check_fitted_features, validate_xy
+
+__all__ = ["LastLayerRetrainer"]
+
+# scikit-learn 1.8 replaced `penalty` by `l1_ratio` in LogisticRegression.
+_L1_RATIO_API = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 8)
+
+
+class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
+    """Linear head retrained on penultimate-layer embeddings.
+
+    Standardises the embeddings, fits an L1 or L2 logistic regression and, as DFR does,
+    can average the coefficients of several fits on class-balanced subsamples. The
+    standardisation is folded into ``coef_`` and ``intercept_``, so the head acts on raw
+    embeddings and :meth:`to_torch` exports it as one ``nn.Linear``.
+
+    Parameters
+    ----------
+    penalty : {"l2", "l1"}, default="l2"
+        Regularisation. ``"l1"`` uses liblinear for two classes (the DFR recipe) and
+        saga otherwise.
+    C : float, default=1.0
+        Inverse regularisation strength.
+    standardize : bool, default=True
+        Standardise each embedding dimension before fitting.
+    class_weight : "balanced", dict or None, default="balanced"
+        Class weights of each fit (see :class:`~sklearn.linear_model.LogisticRegression`).
+    n_subsamples : int, default=1
+        With 1, fit once on all rows. With more, fit on that many class-balanced
+        subsamples (each class cut to the smallest class) and average the coefficients.
+    max_iter : int, default=1000
+        Iterations of each logistic regression.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subsampling and the solver.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights on the raw embeddings.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Biases.
+    mean_, scale_ : ndarray of shape (n_features,)
+        The standardisation that was folded in (zeros and ones when off).
+    n_features_in_ : int
+        Number of embedding dimensions.
+
+    See Also
+    --------
+    midlogit.selection.LogitBandSelector : chooses the rows to retrain on.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from midlogit.retraining import LastLayerRetrainer
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> head = LastLayerRetrainer(n_subsamples=5, random_state=0).fit(X, y)
+    >>> head.coef_.shape
+    (1, 20)
+    >>> round(head.score(X, y), 2)
+    0.95
+    """
+
+    def __init__(
+        self,
+        penalty="l2",
+        C=1.0,
+        standardize=True,
+        class_weight="balanced",
+        n_subsamples=1,
+        max_iter=1000,
+        random_state=None,
+    ):
+        self.penalty = penalty
+        self.C = C
+        self.standardize = standardize
+        self.class_weight = class_weight
+        self.n_subsamples = n_subsamples
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the head.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-row weights.
+
+        Returns
+        -------
+        self : LastLayerRetrainer
+        """
+        self._check_params()
+        X, y = validate_xy(self, X, y)
+        check_classification_targets(y)
+        self.classes_, y_codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"y holds a single class ({self.classes_[0]!r}); the head needs at least "
+                "two. If the rows came from a selector, widen its band."
+            )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (X.shape[0],):
+                raise ValueError(
+                    f"sample_weight has shape {sample_weight.shape}; expected "
+                    f"({X.shape[0]},), one weight per row."
+                )
+            if not sample_weight.sum() > 0:
+                raise ValueError(
+                    "sample_weight sums to zero; give some rows a positive weight."
+                )
+        X = X.astype(np.float64, copy=False)
+        if self.standardize:
+            self.mean_ = np.average(X, axis=0, weights=sample_weight)
+            scale = np.sqrt(np.average((X - self.mean_) ** 2, axis=0, weights=sample_weight))
+            self.scale_ = np.where(scale > 0, scale, 1.0)
+        else:
+            self.mean_ = np.zeros(X.shape[1])
+            self.scale_ = np.ones(X.shape[1])
+        Z = (X - self.mean_) / self.scale_
+
+        rng = check_random_state(self.random_state)
+        if self.n_subsamples == 1:
+            subsets = [np.arange(X.shape[0])]
+        else:
+            subsets = [
+                balanced_indices(y_codes, random_state=rng) for _ in range(self.n_subsamples)
+            ]
+        coefs, intercepts = [], []
+        for rows in subsets:
+            model = self._logistic_regression(rng).fit(
+                Z[rows],
+                y_codes[rows],
+                sample_weight=None if sample_weight is None else sample_weight[rows],
+            )
+            coefs.append(model.coef_)
+            intercepts.append(model.intercept_)
+        coef = np.mean(coefs, axis=0)
+        intercept = np.mean(intercepts, axis=0)
+        self.coef_ = coef / self.scale_
+        self.intercept_ = intercept - self.coef_ @ self.mean_
+        self.n_iter_ = np.array([len(subsets)])
+        return self
+
+    def _check_params(self):
+        if self.penalty not in ("l1", "l2"):
+            raise ValueError(f"penalty must be 'l1' or 'l2', got {self.penalty!r}.")
+        if not (isinstance(self.n_subsamples, int | np.integer) and self.n_subsamples >= 1):
+            raise ValueError(
+                f"n_subsamples must be a positive integer, got {self.n_subsamples!r}."
+            )
+        if not self.C > 0:
+            raise ValueError(f"C must be positive, got {self.C!r}.")
+
+    def _logistic_regression(self, rng):
+        l1 = self.penalty == "l1"
+        if l1:
+            solver = "liblinear" if self.classes_.size == 2 else "saga"
+        else:
+            solver = "lbfgs"
+        penalty = {"l1_ratio": float(l1)} if _L1_RATIO_API else {"penalty": self.penalty}
+        return LogisticRegression(
+            C=self.C,
+            **penalty,
+            solver=solver,
+            class_weight=self._class_weight_codes(),
+            max_iter=self.max_iter,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+
+    def _class_weight_codes(self):
+        if isinstance(self.class_weight, dict):
+            return {
+                code: self.class_weight.get(label, 1.0)
+                for code, label in enumerate(self.classes_)
+            }
+        return self.class_weight
+
+    def decision_function(self, X):
+        """Logits of the head: ``X @ coef_.T + intercept_`` (1-D for two classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        X = check_fitted_features(self, X, "coef_")
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[codes]
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid for two classes, softmax otherwise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = expit(scores)
+            return np.column_stack([1 - positive, positive])
+        return softmax(scores, axis=1)
+
+    def to_torch(self):
+        """The head as a ``torch.nn.Linear`` acting on raw embeddings.
+
+        For two classes the layer has two outputs whose difference is
+        :meth:`decision_function`, so ``argmax`` gives :meth:`predict`'s class index.
+
+        Returns
+        -------
+        layer : torch.nn.Linear of shape (n_features -> n_classes)
+        """
+        import torch
+
+        check_is_fitted(self, "coef_")
+        coef, intercept = self.coef_, self.intercept_
+        if coef.shape[0] == 1:
+            coef = np.vstack([-coef / 2, coef / 2])
+            intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+        layer = torch.nn.Linear(coef.shape[1], coef.shape[0])
+        with torch.no_grad():
+            layer.weight.copy_(torch.as_tensor(coef, dtype=layer.weight.dtype))
+            layer.bias.copy_(torch.as_tensor(intercept, dtype=layer.bias.dtype))
+        return layer
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags

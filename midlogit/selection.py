@@ -1,0 +1,267 @@
+"""Mid-range logit band selection (O'Mahony et al., WACV 2025).
+
+Order the samples by a class's logit; the extremes hold the confident, prototypical
+cases, the mid-range band holds low-spurious samples, counterexamples to the spurious
+trend and mislabels. :class:`LogitBandSelector` keeps that band.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from .base import SamplerMixin, validate_xy
+
+__all__ = ["LogitBandSelector", "class_logits"]
+
+
+def class_logits(estimator, X, y, *, cv=5, random_state=None):
+    """One logit per class for every row, and the class order.
+
+    Parameters
+    ----------
+    estimator : fitted classifier or None
+        Its ``decision_function`` (or log-probabilities when it has none) gives the
+        logits. ``None`` fits a standardised logistic regression out of fold, so no row
+        is scored by a model that saw it.
+    X : ndarray of shape (n_samples, n_features)
+        Features.
+    y : ndarray of shape (n_samples,)
+        Class labels; every label must be known to a fitted ``estimator``.
+    cv : int, default=5
+        Folds of the out-of-fold fit (cut to the size of the smallest class).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fold split.
+
+    Returns
+    -------
+    logits : ndarray of shape (n_samples, n_classes)
+        Column ``k`` is the logit of ``classes[k]``; for a binary decision function
+        ``d`` the columns are ``-d`` and ``d``.
+    classes : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.selection import class_logits
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
+    >>> y = np.array([0, 0, 0, 1, 1, 1])
+    >>> logits, classes = class_logits(None, X, y, cv=3, random_state=0)
+    >>> logits.shape, classes.tolist()
+    ((6, 2), [0, 1])
+    """
+    if estimator is None:
+        classes, counts = np.unique(y, return_counts=True)
+        n_splits = min(cv, counts.min())
+        if n_splits < 2:
+            raise ValueError(
+                "Out-of-fold logits need at least 2 rows of every class; class "
+                f"{classes[counts.argmin()]!r} has {counts.min()}. Pass a fitted "
+                "classifier as estimator=..., or more rows."
+            )
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+        scores = cross_val_predict(model, X, y, cv=splitter, method="decision_function")
+    else:
+        try:
+            check_is_fitted(estimator)
+        except Exception as exc:
+            raise type(exc)(
+                f"estimator {type(estimator).__name__} is not fitted. Pass a fitted "
+                "classifier wrapped in sklearn.frozen.FrozenEstimator (so that cloning, "
+                "as GridSearchCV does, keeps it fitted), or estimator=None for "
+                "out-of-fold logits."
+            ) from exc
+        classes = np.asarray(estimator.classes_)
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if unknown.size:
+            raise ValueError(
+                f"y holds labels {unknown.tolist()} that estimator was not fitted on "
+                f"(its classes_ are {classes.tolist()}). Pass y in the estimator's labels."
+            )
+        if hasattr(estimator, "decision_function"):
+            scores = np.asarray(estimator.decision_function(X), dtype=np.float64)
+        else:
+            with np.errstate(divide="ignore"):
+                scores = np.log(np.asarray(estimator.predict_proba(X), dtype=np.float64))
+    if scores.ndim == 1:
+        scores = np.column_stack([-scores, scores])
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(
+            "estimator returned NaN or infinite logits; check the estimator and that X "
+            "holds finite values."
+        )
+    return scores, classes
+
+
+class LogitBandSelector(SamplerMixin, BaseEstimator):
+    """Keep the samples whose class logit lies in a mid-range quantile band.
+
+    For each class, the samples are ordered by that class's logit and those between
+    the quantiles ``band_center - band_width / 2`` and ``band_center + band_width / 2``
+    are kept. A sampler: in a :class:`midlogit.pipeline.Pipeline` it runs during ``fit``
+    only.
+
+    Parameters
+    ----------
+    estimator : fitted classifier or None, default=None
+        Gives the logits through ``decision_function`` — typically the backbone's own
+        head (see :meth:`midlogit.backbones.SkorchEmbedder.head`). Wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` so cloning keeps it fitted. ``None``
+        uses out-of-fold logistic regression, so training rows do not get
+        over-confident logits.
+    band_center : float, default=0.5
+        Centre of the band, in quantiles of the logit.
+    band_width : float, default=0.4
+        Width of the band, in quantiles (clipped to [0, 1] at the ends).
+    per_class : bool, default=True
+        Take the quantiles of class ``k``'s logit over the samples labelled ``k``
+        (keeping only those). With ``False``, over all samples, keeping any sample
+        whose class-``k`` logit lies in the band.
+    classes : array-like or None, default=None
+        Classes whose logit is banded. ``None`` bands every class. With
+        ``per_class=True``, rows of the other classes are all kept.
+    cv : int, default=5
+        Folds for the out-of-fold logits when ``estimator=None``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fold split.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, in the column order of ``logits_``.
+    band_classes_ : ndarray of shape (n_band_classes,)
+        Classes whose logit was banded.
+    logits_ : ndarray of shape (n_samples, n_classes)
+        The logits the band was cut on.
+    thresholds_ : ndarray of shape (n_band_classes, 2)
+        Lower and upper logit threshold for each class of ``band_classes_``.
+    support_ : ndarray of bool, shape (n_samples,)
+        Which rows were kept.
+    sample_indices_ : ndarray of int
+        Indices of the kept rows.
+    n_features_in_ : int
+        Number of features.
+
+    See Also
+    --------
+    midlogit.clustering.EmbeddingClusterer : balances the band across clusters.
+    midlogit.baselines.ErrorSetSelector : keeps the extremes (errors) instead.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from midlogit.selection import LogitBandSelector
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> selector = LogitBandSelector(band_width=0.4, random_state=0)
+    >>> X_band, y_band = selector.fit_resample(X, y)
+    >>> X_band.shape
+    (120, 20)
+    >>> selector.thresholds_.shape
+    (2, 2)
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        band_center=0.5,
+        band_width=0.4,
+        per_class=True,
+        classes=None,
+        cv=5,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.band_center = band_center
+        self.band_width = band_width
+        self.per_class = per_class
+        self.classes = classes
+        self.cv = cv
+        self.random_state = random_state
+
+    def _fit(self, X, y):
+        lo_q, hi_q = self._quantile_range()
+        X, y = validate_xy(self, X, y)
+        check_classification_targets(y)
+        logits, self.classes_ = class_logits(
+            self.estimator, X, y, cv=self.cv, random_state=self.random_state
+        )
+        self.logits_ = logits
+        self.band_classes_ = self._band_classes(y)
+        column = {label: k for k, label in enumerate(self.classes_)}
+
+        support = np.zeros(y.shape[0], dtype=bool)
+        if self.per_class:
+            support[~np.isin(y, self.band_classes_)] = True
+        thresholds = np.empty((self.band_classes_.size, 2))
+        for i, label in enumerate(self.band_classes_):
+            scores = logits[:, column[label]]
+            population = y == label if self.per_class else np.ones_like(support)
+            if not population.any():
+                raise ValueError(
+                    f"classes names {label!r}, which has no rows in y; name classes "
+                    "present in the data."
+                )
+            thresholds[i] = np.quantile(scores[population], [lo_q, hi_q])
+            support |= population & (scores >= thresholds[i, 0]) & (scores <= thresholds[i, 1])
+        self.thresholds_ = thresholds
+        self.support_ = support
+        self.sample_indices_ = np.flatnonzero(support)
+
+        kept = np.unique(y[support])
+        if kept.size == 0:
+            raise ValueError(
+                f"The band is empty (band_center={self.band_center}, "
+                f"band_width={self.band_width}); widen band_width."
+            )
+        if kept.size == 1:
+            raise ValueError(
+                f"The band holds only class {kept[0]!r} (band_center={self.band_center}, "
+                f"band_width={self.band_width}, per_class={self.per_class}); widen "
+                "band_width or use per_class=True so every class keeps rows."
+            )
+        return X, y
+
+    def _quantile_range(self):
+        if not 0 < self.band_width <= 1:
+            raise ValueError(
+                f"band_width must be in (0, 1] (a fraction of the quantile range), got "
+                f"{self.band_width!r}."
+            )
+        if not 0 <= self.band_center <= 1:
+            raise ValueError(
+                f"band_center must be in [0, 1] (a quantile), got {self.band_center!r}."
+            )
+        half = self.band_width / 2
+        return max(self.band_center - half, 0.0), min(self.band_center + half, 1.0)
+
+    def _band_classes(self, y):
+        if self.classes is None:
+            return self.classes_
+        chosen = np.unique(np.asarray(self.classes))
+        unknown = np.setdiff1d(chosen, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"classes names {unknown.tolist()}, not among the labels "
+                f"{self.classes_.tolist()}; name labels of y."
+            )
+        return chosen
+
+    def get_support(self, indices=False):
+        """Mask or indices of the kept rows.
+
+        Parameters
+        ----------
+        indices : bool, default=False
+            Return row indices instead of a boolean mask.
+
+        Returns
+        -------
+        support : ndarray
+        """
+        check_is_fitted(self, "support_")
+        return self.sample_indices_ if indices else self.support_
