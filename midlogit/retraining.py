@@ -39,6 +39,8 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
     n_subsamples : int, default=1
         With 1, fit once on all rows. With more, fit on that many class-balanced
         subsamples (each class cut to the smallest class) and average the coefficients.
+        When ``fit`` receives ``groups``, every fit is on a group-balanced subsample
+        instead: with ``penalty="l1"`` and ``n_subsamples=20`` this is the DFR recipe.
     max_iter : int, default=1000
         Iterations of each logistic regression.
     random_state : int, RandomState instance or None, default=None
@@ -91,7 +93,7 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Fit the head.
 
         Parameters
@@ -102,6 +104,8 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-row weights.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels (DFR). Given, each fit uses a group-balanced subsample.
 
         Returns
         -------
@@ -138,14 +142,30 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
         Z = (X - self.mean_) / self.scale_
 
         rng = check_random_state(self.random_state)
-        if self.n_subsamples == 1:
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(
+                    f"groups has shape {groups.shape}; expected ({X.shape[0]},), one group "
+                    "label per row."
+                )
+            balance_by = groups
+        else:
+            balance_by = None if self.n_subsamples == 1 else y_codes
+        if balance_by is None:
             subsets = [np.arange(X.shape[0])]
         else:
             subsets = [
-                balanced_indices(y_codes, random_state=rng) for _ in range(self.n_subsamples)
+                balanced_indices(balance_by, random_state=rng)
+                for _ in range(self.n_subsamples)
             ]
         coefs, intercepts = [], []
         for rows in subsets:
+            if np.unique(y_codes[rows]).size < self.classes_.size:
+                raise ValueError(
+                    "A group-balanced subsample lacks a class; groups must be finer than "
+                    "the classes (e.g. (class, attribute) pairs)."
+                )
             model = self._logistic_regression(rng).fit(
                 Z[rows],
                 y_codes[rows],

@@ -1,0 +1,308 @@
+"""The methods midlogit is compared against, in the same sampler API.
+
+Each is a sampler, so a comparison is one loop over pipelines that share a backbone:
+``ClassBalancedSampler`` and ``RandomSubsetSampler`` need no labels beyond the class,
+``ErrorSetSelector`` keeps the ERM model's errors or lowest own-class logits (JTT and
+SELF style: the extremes, where midlogit keeps the mid-range), and
+``GroupBalancedSampler`` needs group labels (the data side of DFR).
+"""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+
+from .base import SamplerMixin, balanced_indices, validate_xy
+from .selection import class_logits
+
+__all__ = [
+    "ClassBalancedSampler",
+    "RandomSubsetSampler",
+    "ErrorSetSelector",
+    "GroupBalancedSampler",
+]
+
+
+def _check_sampling(sampling):
+    if sampling not in ("undersample", "oversample"):
+        raise ValueError(
+            f"sampling must be 'undersample' or 'oversample', got {sampling!r}."
+        )
+
+
+class ClassBalancedSampler(SamplerMixin, BaseEstimator):
+    """Resample so that every class has the same number of rows.
+
+    Parameters
+    ----------
+    sampling : {"undersample", "oversample"}, default="undersample"
+        Cut every class to the smallest, or grow every class to the largest.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws.
+
+    Attributes
+    ----------
+    sample_indices_ : ndarray of int
+        Rows returned by ``fit_resample``.
+    n_features_in_ : int
+        Number of features.
+
+    Examples
+    --------
+    >>> from midlogit.baselines import ClassBalancedSampler
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 0, 1]
+    >>> ClassBalancedSampler(random_state=0).fit_resample(X, y)[1].tolist()
+    [0, 1]
+    """
+
+    def __init__(self, sampling="undersample", random_state=None):
+        self.sampling = sampling
+        self.random_state = random_state
+
+    def _fit(self, X, y):
+        _check_sampling(self.sampling)
+        X, y = validate_xy(self, X, y)
+        check_classification_targets(y)
+        self.sample_indices_ = balanced_indices(
+            y, mode=self.sampling, random_state=self.random_state
+        )
+        return X, y
+
+
+class RandomSubsetSampler(SamplerMixin, BaseEstimator):
+    """Keep a random subset of the rows (the control for any selection).
+
+    Parameters
+    ----------
+    n_samples : int or float, default=0.5
+        Rows to keep: a count, or a fraction of the rows when a float in (0, 1].
+    stratify : bool, default=True
+        Keep the class proportions.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw.
+
+    Attributes
+    ----------
+    sample_indices_ : ndarray of int
+        Rows kept, sorted.
+    n_features_in_ : int
+        Number of features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.baselines import RandomSubsetSampler
+    >>> X, y = np.zeros((10, 2)), np.repeat([0, 1], 5)
+    >>> RandomSubsetSampler(n_samples=0.4, random_state=0).fit_resample(X, y)[1].tolist()
+    [0, 0, 1, 1]
+    """
+
+    def __init__(self, n_samples=0.5, stratify=True, random_state=None):
+        self.n_samples = n_samples
+        self.stratify = stratify
+        self.random_state = random_state
+
+    def _fit(self, X, y):
+        X, y = validate_xy(self, X, y)
+        check_classification_targets(y)
+        n = y.shape[0]
+        if isinstance(self.n_samples, numbers.Integral) and 1 <= self.n_samples <= n:
+            fraction = self.n_samples / n
+        elif isinstance(self.n_samples, numbers.Real) and 0 < self.n_samples <= 1:
+            fraction = float(self.n_samples)
+        else:
+            raise ValueError(
+                f"n_samples must be a count in [1, {n}] or a fraction in (0, 1], got "
+                f"{self.n_samples!r}."
+            )
+        rng = check_random_state(self.random_state)
+        strata = y if self.stratify else np.zeros(n, dtype=int)
+        kept = []
+        for label in np.unique(strata):
+            rows = np.flatnonzero(strata == label)
+            size = max(1, round(fraction * rows.size))
+            kept.append(rng.choice(rows, size=size, replace=False))
+        self.sample_indices_ = np.sort(np.concatenate(kept))
+        return X, y
+
+
+class ErrorSetSelector(SamplerMixin, BaseEstimator):
+    """Keep the ERM model's errors or hardest rows, JTT / SELF style.
+
+    Where :class:`~midlogit.selection.LogitBandSelector` keeps the mid-range of a
+    class logit, this keeps its low extreme: the misclassified rows
+    (``selection="errors"``) or, per class, the rows with the lowest logit for their
+    own class (``selection="lowest_logit"``).
+
+    Parameters
+    ----------
+    estimator : fitted classifier or None, default=None
+        Gives the logits (see :func:`~midlogit.selection.class_logits`); ``None`` uses
+        out-of-fold logistic regression.
+    selection : {"errors", "lowest_logit"}, default="errors"
+        Which rows form the error set.
+    fraction : float, default=0.2
+        With ``"lowest_logit"``, the fraction of each class kept.
+    upweight : int or None, default=20
+        JTT: return every row plus the error set repeated ``upweight - 1`` more times.
+        ``None`` returns the error set alone (SELF style).
+    cv : int, default=5
+        Folds of the out-of-fold logits.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the fold split.
+
+    Attributes
+    ----------
+    error_set_ : ndarray of int
+        Rows in the error set.
+    logits_ : ndarray of shape (n_samples, n_classes)
+        Logits used.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    sample_indices_ : ndarray of int
+        Rows returned by ``fit_resample``.
+    n_features_in_ : int
+        Number of features.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from midlogit.baselines import ErrorSetSelector
+    >>> X, y = make_classification(n_samples=200, flip_y=0.1, random_state=0)
+    >>> selector = ErrorSetSelector(upweight=None, random_state=0).fit(X, y)
+    >>> bool(0 < selector.error_set_.size < 200)
+    True
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        selection="errors",
+        fraction=0.2,
+        upweight=20,
+        cv=5,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.selection = selection
+        self.fraction = fraction
+        self.upweight = upweight
+        self.cv = cv
+        self.random_state = random_state
+
+    def _fit(self, X, y):
+        if self.selection not in ("errors", "lowest_logit"):
+            raise ValueError(
+                f"selection must be 'errors' or 'lowest_logit', got {self.selection!r}."
+            )
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}.")
+        if self.upweight is not None and not (
+            isinstance(self.upweight, numbers.Integral) and self.upweight >= 1
+        ):
+            raise ValueError(
+                f"upweight must be a positive integer or None, got {self.upweight!r}."
+            )
+        X, y = validate_xy(self, X, y)
+        check_classification_targets(y)
+        self.logits_, self.classes_ = class_logits(
+            self.estimator, X, y, cv=self.cv, random_state=self.random_state
+        )
+        codes = np.searchsorted(self.classes_, y)
+        if self.selection == "errors":
+            error_set = np.flatnonzero(self.logits_.argmax(axis=1) != codes)
+        else:
+            own = self.logits_[np.arange(y.shape[0]), codes]
+            parts = []
+            for code in np.unique(codes):
+                rows = np.flatnonzero(codes == code)
+                size = max(1, round(self.fraction * rows.size))
+                parts.append(rows[np.argsort(own[rows], kind="stable")[:size]])
+            error_set = np.sort(np.concatenate(parts))
+        self.error_set_ = error_set
+        if self.upweight is None:
+            if np.unique(y[error_set]).size < 2:
+                raise ValueError(
+                    f"The error set holds {error_set.size} rows of fewer than two classes; "
+                    "use upweight=... (JTT) or selection='lowest_logit'."
+                )
+            self.sample_indices_ = error_set
+        else:
+            repeats = np.tile(error_set, self.upweight - 1)
+            self.sample_indices_ = np.concatenate([np.arange(y.shape[0]), repeats])
+        return X, y
+
+
+class GroupBalancedSampler(SamplerMixin, BaseEstimator):
+    """Resample so that every group has the same number of rows (needs group labels).
+
+    This is the data side of DFR (Kirichenko et al., ICLR 2023). In a
+    :class:`~midlogit.pipeline.Pipeline` pass the labels as
+    ``groupbalancedsampler__groups=groups``.
+
+    Parameters
+    ----------
+    sampling : {"undersample", "oversample"}, default="undersample"
+        Cut every group to the smallest, or grow every group to the largest.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws.
+
+    Attributes
+    ----------
+    sample_indices_ : ndarray of int
+        Rows returned by ``fit_resample``.
+    n_features_in_ : int
+        Number of features.
+
+    Examples
+    --------
+    >>> from midlogit.baselines import GroupBalancedSampler
+    >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    >>> sampler = GroupBalancedSampler(random_state=0)
+    >>> sampler.fit_resample(X, y, groups=[0, 1, 2, 2])[1].tolist()
+    [0, 0, 1]
+    """
+
+    def __init__(self, sampling="undersample", random_state=None):
+        self.sampling = sampling
+        self.random_state = random_state
+
+    def fit(self, X, y, groups=None):
+        """Choose the group-balanced rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        groups : array-like of shape (n_samples,)
+            Group label of each row.
+
+        Returns
+        -------
+        self : GroupBalancedSampler
+        """
+        self._fit(X, y, groups=groups)
+        return self
+
+    def _fit(self, X, y, groups=None):
+        _check_sampling(self.sampling)
+        X, y = validate_xy(self, X, y)
+        if groups is None:
+            raise ValueError(
+                "GroupBalancedSampler needs groups=...: one group label per row. In a "
+                "Pipeline pass groupbalancedsampler__groups=groups to fit."
+            )
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(
+                f"groups has {groups.size} entries but X has {y.size} rows; pass one "
+                "group label per row."
+            )
+        self.sample_indices_ = balanced_indices(
+            groups, mode=self.sampling, random_state=self.random_state
+        )
+        return X, y
