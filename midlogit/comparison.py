@@ -1,0 +1,231 @@
+"""Compare last-layer retraining methods on one backbone's embeddings.
+
+Every method retrains a linear head on the same held-out embeddings and is scored on
+the same test embeddings, so the comparison isolates which rows each method chose. The
+midlogit method picks its band width and cluster count **without group labels**
+(worst-class accuracy on a validation half); DFR uses group labels, as published.
+"""
+
+import numpy as np
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
+from sklearn.utils import Bunch
+
+from .baselines import (
+    ClassBalancedSampler,
+    ErrorSetSelector,
+    GroupBalancedSampler,
+    RandomSubsetSampler,
+)
+from .clustering import EmbeddingClusterer
+from .metrics import group_accuracies, worst_class_scorer, worst_group_accuracy
+from .pipeline import make_pipeline
+from .retraining import LastLayerRetrainer
+from .selection import LogitBandSelector
+
+__all__ = ["compare_methods", "midlogit_search", "DFR_C_VALUES"]
+
+DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
+"""The L1 strengths DFR searches (Kirichenko et al., ICLR 2023)."""
+
+
+def _validation_split(y, validation_fraction, random_state):
+    """A ``PredefinedSplit`` with one stratified validation fold."""
+    fit_rows, _ = train_test_split(
+        np.arange(y.size),
+        test_size=validation_fraction,
+        stratify=y,
+        random_state=random_state,
+    )
+    test_fold = np.zeros(y.size, dtype=int)
+    test_fold[fit_rows] = -1
+    return PredefinedSplit(test_fold)
+
+
+def midlogit_search(
+    head,
+    band_widths=(0.2, 0.4, 0.6),
+    n_clusters=(2, 4, 8),
+    *,
+    validation_fraction=0.5,
+    random_state=0,
+    y=None,
+    **clusterer_params,
+):
+    """Grid search of the midlogit pipeline scored by worst-class accuracy (no groups).
+
+    Parameters
+    ----------
+    head : fitted classifier
+        The backbone's own last layer; the band is cut on its logits.
+    band_widths, n_clusters : sequences
+        The grid.
+    validation_fraction : float, default=0.5
+        Share of the rows held out (stratified by class) to score the grid; the best
+        setting is then refitted on all rows.
+    random_state : int, default=0
+        Seeds the split, the clustering and the head.
+    y : array-like
+        Class labels of the rows the search will be fitted on (to stratify the split).
+    **clusterer_params
+        Extra parameters of :class:`~midlogit.clustering.EmbeddingClusterer`.
+
+    Returns
+    -------
+    search : GridSearchCV
+        Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from midlogit.comparison import midlogit_search
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> head = LogisticRegression().fit(X, y)
+    >>> search = midlogit_search(head, (0.4, 0.8), (2,), y=y).fit(X, y)
+    >>> sorted(search.best_params_)
+    ['embeddingclusterer__n_clusters', 'logitbandselector__band_width']
+    """
+    pipe = make_pipeline(
+        LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state),
+        EmbeddingClusterer(random_state=random_state, **clusterer_params),
+        LastLayerRetrainer(random_state=random_state),
+    )
+    grid = {
+        "logitbandselector__band_width": list(band_widths),
+        "embeddingclusterer__n_clusters": list(n_clusters),
+    }
+    cv = _validation_split(np.asarray(y), validation_fraction, random_state)
+    return GridSearchCV(pipe, grid, scoring=worst_class_scorer, cv=cv, error_score=np.nan)
+
+
+def _dfr(E, y, groups, validation_fraction, random_state):
+    """DFR: C chosen by worst-group accuracy on a validation half, then 20 refits."""
+    fit_rows, val_rows = train_test_split(
+        np.arange(y.size), test_size=validation_fraction, stratify=groups,
+        random_state=random_state,
+    )
+    scores = []
+    for C in DFR_C_VALUES:
+        model = LastLayerRetrainer(
+            penalty="l1", C=C, n_subsamples=1, random_state=random_state
+        ).fit(E[fit_rows], y[fit_rows], groups=groups[fit_rows])
+        scores.append(
+            worst_group_accuracy(y[val_rows], model.predict(E[val_rows]), groups=groups[val_rows])
+        )
+    best_C = DFR_C_VALUES[int(np.argmax(scores))]
+    model = LastLayerRetrainer(
+        penalty="l1", C=best_C, n_subsamples=20, random_state=random_state
+    ).fit(E, y, groups=groups)
+    return model, {"C": best_C}
+
+
+def compare_methods(
+    E,
+    y,
+    E_test,
+    y_test,
+    groups_test,
+    *,
+    head,
+    groups=None,
+    band_widths=(0.2, 0.4, 0.6),
+    n_clusters=(2, 4, 8),
+    validation_fraction=0.5,
+    random_state=0,
+    **clusterer_params,
+):
+    """Retrain the last layer by every method and score each on the test rows.
+
+    Parameters
+    ----------
+    E, y : ndarray
+        Held-out embeddings and labels the heads are retrained on.
+    E_test, y_test, groups_test : ndarray
+        Test embeddings, labels and group labels (groups only score).
+    head : fitted classifier
+        The backbone's own head: the ``erm`` row, and the logits the selectors use.
+    groups : ndarray or None, default=None
+        Group labels of ``E``; given, DFR is run too.
+    band_widths, n_clusters : sequences
+        midlogit's grid.
+    validation_fraction : float, default=0.5
+        Share of ``E`` used to choose midlogit's setting and DFR's ``C``.
+    random_state : int, default=0
+        Seeds everything.
+    **clusterer_params
+        Extra parameters of :class:`~midlogit.clustering.EmbeddingClusterer`.
+
+    Returns
+    -------
+    result : Bunch
+        ``methods``: ``{name: {"worst_group_accuracy", "mean_accuracy",
+        "group_accuracies", "labels_used", "n_rows", "params"}}``; ``models``: the
+        fitted heads or pipelines; ``midlogit_search``: the fitted grid search.
+
+    Examples
+    --------
+    >>> from midlogit.datasets import make_spurious_gaussians
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from midlogit.comparison import compare_methods
+    >>> train = make_spurious_gaussians(600, bias=0.95, random_state=0)
+    >>> test = make_spurious_gaussians(600, bias=0.0, random_state=1)
+    >>> head = LogisticRegression().fit(train.data, train.target)
+    >>> held = make_spurious_gaussians(600, bias=0.95, random_state=2)
+    >>> result = compare_methods(held.data, held.target, test.data, test.target,
+    ...                          test.groups, head=head, groups=held.groups,
+    ...                          band_widths=(0.4,), n_clusters=(2,))
+    >>> sorted(result.methods)
+    ['class_balanced', 'dfr', 'erm', 'error_set', 'midlogit', 'random']
+    """
+    y = np.asarray(y)
+    models, params, labels_used, n_rows = {}, {}, {}, {}
+    models["erm"], labels_used["erm"], n_rows["erm"] = head, "class (ERM)", 0
+
+    search = midlogit_search(
+        head, band_widths, n_clusters, validation_fraction=validation_fraction,
+        random_state=random_state, y=y, **clusterer_params,
+    ).fit(E, y)
+    midlogit = search.best_estimator_
+    models["midlogit"], labels_used["midlogit"] = midlogit, "class"
+    params["midlogit"] = search.best_params_
+    n_curated = midlogit.named_steps["embeddingclusterer"].sample_indices_.size
+
+    def retrain(sampler):
+        return make_pipeline(sampler, LastLayerRetrainer(random_state=random_state)).fit(E, y)
+
+    models["class_balanced"] = retrain(ClassBalancedSampler(random_state=random_state))
+    models["random"] = retrain(RandomSubsetSampler(n_curated, random_state=random_state))
+    models["error_set"] = retrain(
+        ErrorSetSelector(estimator=FrozenEstimator(head), random_state=random_state)
+    )
+    for name in ("class_balanced", "random", "error_set"):
+        labels_used[name] = "class"
+        n_rows[name] = models[name].steps[0][1].sample_indices_.size
+    n_rows["midlogit"] = n_curated
+    if groups is not None:
+        groups = np.asarray(groups)
+        models["dfr"], params["dfr"] = _dfr(E, y, groups, validation_fraction, random_state)
+        labels_used["dfr"] = "class + groups"
+        n_rows["dfr"] = int(GroupBalancedSampler().fit(E, y, groups=groups)
+                            .sample_indices_.size)
+
+    methods = {}
+    for name, model in models.items():
+        y_pred = model.predict(E_test)
+        methods[name] = {
+            "worst_group_accuracy": worst_group_accuracy(y_test, y_pred, groups=groups_test),
+            "mean_accuracy": float(np.mean(y_pred == np.asarray(y_test))),
+            "group_accuracies": {
+                str(k): v for k, v in
+                group_accuracies(y_test, y_pred, groups=groups_test).items()
+            },
+            "labels_used": labels_used[name],
+            "n_rows": int(n_rows[name]),
+            "params": {k: _plain(v) for k, v in params.get(name, {}).items()},
+        }
+    return Bunch(methods=methods, models=models, midlogit_search=search)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
