@@ -324,8 +324,7 @@ def representational_similarity(E, metric="cosine"):
     if not np.all(np.isfinite(E)):
         raise ValueError("E holds NaN or infinite values; drop or impute those rows first.")
     if metric == "linear":
-        rsm = E @ E.T
-        return (rsm + rsm.T) / 2
+        return _symmetrize(E @ E.T)
     scale = np.max(np.abs(E), axis=1)
     if metric == "correlation":
         E -= E.mean(axis=1, keepdims=True)
@@ -335,11 +334,22 @@ def representational_similarity(E, metric="cosine"):
     nonzero &= norms > 0
     E[nonzero] /= norms[nonzero, None]
     E[~nonzero] = 0.0
-    rsm = E @ E.T
+    rsm = _symmetrize(E @ E.T)
     np.clip(rsm, -1.0, 1.0, out=rsm)
-    rsm = (rsm + rsm.T) / 2
     np.fill_diagonal(rsm, 1.0)
     return rsm
+
+
+def _symmetrize(S, block=256):
+    """Average ``S`` with its transpose in place, tile by tile (cache-friendly)."""
+    n = S.shape[0]
+    for i in range(0, n, block):
+        for j in range(i, n, block):
+            upper, lower = S[i : i + block, j : j + block], S[j : j + block, i : i + block]
+            mean = (upper + lower.T) * 0.5
+            upper[...] = mean
+            lower[...] = mean.T
+    return S
 
 
 def _block_codes(labels, n):

@@ -223,6 +223,23 @@ def test_linear_is_gram_matrix():
     np.testing.assert_allclose(representational_similarity(E, "linear"), E @ E.T, rtol=1e-5)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "correlation", "linear"])
+def test_large_matrix_is_exactly_symmetric(metric):
+    # larger than one symmetrisation tile, not a multiple of it
+    E = np.random.default_rng(12).normal(size=(600, 9)).astype(np.float32)
+    rsm = representational_similarity(E, metric)
+    np.testing.assert_array_equal(rsm, rsm.T)
+    E64 = E.astype(np.float64)
+    if metric == "correlation":
+        expected = np.corrcoef(E64)
+    elif metric == "cosine":
+        unit = E64 / np.linalg.norm(E64, axis=1, keepdims=True)
+        expected = unit @ unit.T
+    else:
+        expected = E64 @ E64.T
+    np.testing.assert_allclose(rsm, expected, atol=1e-4)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "correlation"])
 def test_zero_and_constant_rows_are_guarded(metric):
     E = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [2.0, 2.0, 2.0], [3.0, 1.0, 0.0]])
