@@ -16,6 +16,8 @@ __all__ = [
     "worst_class_accuracy",
     "worst_group_scorer",
     "worst_class_scorer",
+    "pseudo_groups",
+    "make_pseudo_group_scorer",
 ]
 
 
@@ -143,3 +145,68 @@ Use with ``sklearn.set_config(enable_metadata_routing=True)`` and
 
 worst_class_scorer = make_scorer(worst_class_accuracy)
 """Scorer for worst-class accuracy; needs no group labels."""
+
+
+def pseudo_groups(y_true, reference_pred):
+    """Group-free stand-in for groups: (class, whether a reference model was right).
+
+    The rows an ERM model gets wrong are mostly the minority groups of its shortcut,
+    so splitting each class by the ERM model's correctness approximates the
+    (class, spurious attribute) groups without labelling them.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    reference_pred : array-like of shape (n_samples,)
+        Predictions of the reference (ERM) model.
+
+    Returns
+    -------
+    groups : ndarray of str, shape (n_samples,)
+        ``"<class>|right"`` or ``"<class>|wrong"``.
+
+    Examples
+    --------
+    >>> from midlogit.metrics import pseudo_groups
+    >>> pseudo_groups([0, 1, 1], [0, 0, 1]).tolist()
+    ['0|right', '1|wrong', '1|right']
+    """
+    y_true, reference_pred, _ = _check_lengths(y_true, reference_pred)
+    right = np.where(y_true == reference_pred, "right", "wrong")
+    return np.char.add(np.char.add(y_true.astype(str), "|"), right)
+
+
+def make_pseudo_group_scorer(reference):
+    """Scorer of worst accuracy over :func:`pseudo_groups` of a fitted reference model.
+
+    Needs no group labels: use it to choose band width and cluster count when the
+    groups are unknown.
+
+    Parameters
+    ----------
+    reference : fitted classifier
+        The ERM model (e.g. the backbone's head) on the same features.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from midlogit.metrics import make_pseudo_group_scorer
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> erm = LogisticRegression().fit(X[:100], y[:100])
+    >>> scorer = make_pseudo_group_scorer(erm)
+    >>> 0.0 <= scorer(LogisticRegression().fit(X, y), X[100:], y[100:]) <= 1.0
+    True
+    """
+
+    def score(estimator, X, y):
+        groups = pseudo_groups(y, reference.predict(X))
+        return worst_group_accuracy(y, estimator.predict(X), groups=groups)
+
+    return score
