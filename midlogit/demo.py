@@ -21,7 +21,6 @@ DATASETS = ("dsprites", "digits", "gaussians")
 # Sizes chosen so the default run finishes in a few minutes on 2 CPU cores.
 _SIZES = {
     "dsprites": {"train": 3000, "heldout": 2000, "test": 3000},
-    "digits": {"train": None, "heldout": None, "test": None},
     "gaussians": {"train": 4000, "heldout": 2000, "test": 4000},
 }
 
@@ -57,10 +56,12 @@ def load_demo_data(dataset, *, bias, seed=0, quick=False):
 
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}.")
-    sizes = dict(_SIZES[dataset])
+    sizes = dict(_SIZES.get(dataset, {}))
     if quick:
-        sizes = {k: (None if v is None else max(v // 5, 300)) for k, v in sizes.items()}
+        sizes = {k: max(v // 5, 300) for k, v in sizes.items()}
     seeds = {"train": seed * 3, "heldout": seed * 3 + 1, "test": seed * 3 + 2}
+    if dataset == "digits":
+        return _digits_splits(bias, seeds)
     splits = {}
     for split, size in sizes.items():
         split_bias = 0.0 if split == "test" else bias
@@ -69,16 +70,32 @@ def load_demo_data(dataset, *, bias, seed=0, quick=False):
                 size, bias=split_bias, image_size=32 if quick else 64,
                 random_state=seeds[split],
             )
-        elif dataset == "digits":
-            subset = "test" if split == "test" else "train"
-            splits[split] = datasets.make_colored_digits(
-                size, bias=split_bias, subset=subset, random_state=seeds[split]
-            )
         else:
             splits[split] = datasets.make_spurious_gaussians(
                 size, bias=split_bias, random_state=seeds[split]
             )
     return splits
+
+
+def _digits_splits(bias, seeds):
+    """Coloured digits: the training images split 60/40 into train and held-out rows."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import Bunch
+
+    from .datasets import make_colored_digits
+
+    pool = make_colored_digits(bias=bias, subset="train", random_state=seeds["train"])
+    train_rows, heldout_rows = train_test_split(
+        np.arange(pool.target.size), test_size=0.4, stratify=pool.groups,
+        random_state=seeds["heldout"],
+    )
+
+    def rows(indices):
+        return Bunch(data=pool.data[indices], target=pool.target[indices],
+                     groups=pool.groups[indices], group_names=pool.group_names)
+
+    test = make_colored_digits(bias=0.0, subset="test", random_state=seeds["test"])
+    return {"train": rows(train_rows), "heldout": rows(heldout_rows), "test": test}
 
 
 def _backbone(dataset, data, *, seed, quick, verbose):
