@@ -679,14 +679,12 @@ def _sweep_curves(curves, n_levels, param):
     out = {}
     for label, values in curves.items():
         values = np.asarray(values, dtype=float)
-        if values.ndim == 1:
-            values = values[None, :]
-        if values.ndim != 2 or values.shape[1] != n_levels:
+        if values.ndim not in (1, 2) or values.shape[-1] != n_levels:
             raise ValueError(
                 f"{param}[{label!r}] has shape {values.shape}; expected ({n_levels},) or "
                 f"(n_seeds, {n_levels}), one value per bias level."
             )
-        out[label] = values
+        out[label] = np.atleast_2d(values)
     return out
 
 
