@@ -296,9 +296,9 @@ def _labels_to_concepts(y, name):
         )
     labels, codes = np.unique(y, return_inverse=True)
     if y.dtype == bool or set(labels.tolist()) <= {0, 1}:
-        return (y == 1).reshape(-1, 1), [name]
+        return (y == 1).reshape(-1, 1), ["y"]
     onehot = codes[:, None] == np.arange(labels.size)
-    return onehot, [f"{name}={v}" for v in labels.tolist()]
+    return onehot, [f"y={v}" for v in labels.tolist()]
 
 
 # --------------------------------------------------------------------------- ranking
@@ -1165,7 +1165,7 @@ def _load_concepts(path, id_column="id"):
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
-            f"{path}: column {header[j]!r}, line {i + 2}: value {table[i, j]!r} is not "
+            f"{path}: column {header[j]!r}, line {i + 2}: value {str(table[i, j])!r} is not "
             "0/1 or true/false."
         )
     return true, header, ids
