@@ -45,6 +45,8 @@ __all__ = [
 _SPARSE_DENSITY = 0.03
 # Most units processed together in one matrix product.
 _MAX_CHUNK_UNITS = 64
+# Below this fraction of samples covered, beam indicators are multiplied as sparse.
+_SPARSE_WEIGHTS = 0.1
 
 
 # --------------------------------------------------------------------------- formulas
@@ -320,14 +322,20 @@ def _sort_order(X):
     return order, np.take_along_axis(X, order, axis=1)
 
 
-def _doubled_ranks(X, mask=None):
+def _doubled_ranks(X, mask=None, block=4):
     """Twice the average ranks of each row of ``X``, exact integers.
 
     Returns ``(r2, n_used, tie_term)``: ``r2`` int64 of the shape of ``X`` (0 where
     ``mask`` is False), the number of ranked entries per row and ``sum(t**3 - t)`` over
-    the tie groups of each row.
+    the tie groups of each row. Rows are ranked ``block`` at a time (cache-friendly).
     """
     X = np.asarray(X)
+    if X.shape[0] > block:
+        parts = [
+            _doubled_ranks(X[s : s + block], None if mask is None else mask[s : s + block])
+            for s in range(0, X.shape[0], block)
+        ]
+        return tuple(np.concatenate(p) for p in zip(*parts))
     if X.dtype != np.float32:
         X64 = X.astype(np.float64)
         X32 = X64.astype(np.float32)
@@ -374,7 +382,15 @@ class _Concepts:
             self._block = max(1, (1 << 24) // self.K)
 
     def tdot(self, W):
-        """``C.T @ W`` in float64 for ``W`` of shape (n, m)."""
+        """``C.T @ W`` in float64 for ``W`` of shape (n, m), dense or CSC."""
+        if sp.issparse(W):
+            if self.sparse:
+                return (self._T @ W).toarray()
+            out = np.empty((self.K, W.shape[1]))
+            for j in range(W.shape[1]):
+                part = slice(W.indptr[j], W.indptr[j + 1])
+                out[:, j] = W.data[part] @ self._dense[W.indices[part]]
+            return out
         if self.sparse:
             return np.asarray(self._T @ W)
         out = np.zeros((self.K, W.shape[1]))
@@ -471,8 +487,8 @@ class _Entry:
 class _UnitSearch:
     """Beam search state of one unit."""
 
-    def __init__(self, params, concepts, enc, mask, N, lit_n, lit_S):
-        self.p, self.concepts, self.enc, self.mask, self.N = params, concepts, enc, mask, N
+    def __init__(self, params, concepts, mask, N, lit_n, lit_S):
+        self.p, self.concepts, self.mask, self.N = params, concepts, mask, N
         self.lit_n, self.lit_S = lit_n, lit_S
         self.lit_score = self._score(lit_n, lit_S, np.ones_like(lit_n, dtype=bool))
         self.pool, self.done, self._cols = [], False, {}
@@ -504,9 +520,10 @@ class _UnitSearch:
         return self.pool[: self.p["beam_size"]]
 
     def start(self):
-        K2 = self.lit_n.size
-        cands = (np.arange(K2), None)
-        self._select(self.lit_score, self.lit_n, self.lit_S, np.ones(K2, dtype=int), cands)
+        """Level 1: the best single literals."""
+        lengths = np.ones(self.lit_n.size, dtype=int)
+        self._select(self.lit_score, self.lit_n, self.lit_S, lengths, None)
+        self.done = not self.pool
 
     def extend(self, and_n, and_S):
         """One level: ``and_n``/``and_S`` of shape (n_beam, K) are the counts and rank
@@ -529,6 +546,16 @@ class _UnitSearch:
         p_S = np.array([e.S2 for e in pool], dtype=np.float64)
         p_score = self._score(p_n, p_S, np.ones(len(pool), dtype=bool))
         score = np.concatenate([p_score, self.lit_score, comb_score])
+        # formulas already in the pool come first; drop their later copies
+        K2, parents = self.lit_n.size, {e.lits + e.ops: b for b, e in enumerate(beam)}
+        for e in pool:
+            if e.length == 1:
+                score[len(pool) + e.lits[0]] = -np.inf
+            else:
+                b = parents.get(e.lits[:-1] + e.ops[:-1])
+                if b is not None:
+                    op_i = "&|".index(e.ops[-1])
+                    score[len(pool) + K2 + (2 * b + op_i) * K2 + e.lits[-1]] = -np.inf
         n1 = np.concatenate([p_n, self.lit_n, comb_n])
         S2 = np.concatenate([p_S, self.lit_S, comb_S])
         lengths = np.concatenate(
@@ -539,11 +566,13 @@ class _UnitSearch:
             ]
         ).astype(int)
         old = [e.lits + e.ops for e in beam]
-        self._select(score, n1, S2, lengths, (None, beam))
+        self._select(score, n1, S2, lengths, beam)
         self.done = [e.lits + e.ops for e in self.beam()] == old
 
     def _candidate(self, i, beam):
-        """Literal ids, operators and indicator (lazily) of candidate ``i``."""
+        """Literal ids, operators and indicator (lazily) of candidate ``i``: the old pool,
+        the literals, then every beam entry combined by ``&`` then ``|`` with every
+        literal; only literals when ``beam`` is None."""
         n_pool, K2 = len(self.pool), self.lit_n.size
         if beam is not None and i < n_pool:
             e = self.pool[i]
@@ -561,9 +590,12 @@ class _UnitSearch:
 
         return parent.lits + (lit,), parent.ops + (op,), indicator
 
-    def _select(self, score, n1, S2, lengths, cands):
+    def _select(self, score, n1, S2, lengths, beam):
+        """New pool: the best candidates by (AUC, shorter, earlier), one per support.
+
+        Equal supports have equal counts and rank sums, so indicators are compared only
+        among candidates whose ``(n1, S2)`` collide."""
         size = max(self.p["beam_size"], self.p["n_explanations"])
-        beam = cands[1]
         finite = np.flatnonzero(np.isfinite(score))
         new_pool, by_key = [], {}
         m = min(finite.size, 4 * size + 16)
@@ -601,41 +633,51 @@ def _search_chunk(X, mask, concepts, params):
     u, n = X.shape
     r2, N, tie = _doubled_ranks(X, mask)
     m_ind = np.ones((u, n)) if mask is None else mask.astype(np.float64)
+    # Packed: one column per indicator, rank * (n + 1) + 1 summed, i.e. S2 * P + n1.
     packed = _check_pack(n)
-    P = float(n + 1)
+    P = n + 1
+    parts = [r2 * float(P) + m_ind] if packed else [r2.astype(np.float64), m_ind]
 
     def weights(cols):
-        """Columns ``rank * indicator`` (and ``indicator``) for (unit, indicator) pairs."""
-        per = 1 if packed else 2
+        """``W`` with columns ``part * indicator`` for (unit, indicator) pairs: dense,
+        or CSC when the indicators cover few samples."""
+        per = len(parts)
+        rows = [np.flatnonzero(ind) for _, ind in cols]
+        covered = sum(r.size for r in rows)
+        if covered < _SPARSE_WEIGHTS * n * len(cols):
+            idx = [r for r in rows for _ in range(per)]
+            data = [part[k][r] for (k, _), r in zip(cols, rows) for part in parts]
+            ptr = np.zeros(len(idx) + 1, dtype=np.int64)
+            np.cumsum([r.size for r in idx], out=ptr[1:])
+            return sp.csc_array(
+                (np.concatenate(data), np.concatenate(idx), ptr), shape=(n, len(idx))
+            )
         W = np.empty((len(cols) * per, n))
         for j, (k, ind) in enumerate(cols):
-            if packed:
-                np.multiply(enc[k], ind, out=W[j])
-            else:
-                np.multiply(r2[k], ind, out=W[per * j])
-                np.multiply(m_ind[k], ind, out=W[per * j + 1])
+            for q, part in enumerate(parts):
+                np.multiply(part[k], ind, out=W[per * j + q])
         return W.T
 
     def decode(G):
+        """Counts and doubled rank sums from ``C.T @ W``."""
         if packed:
-            Gi = G.astype(np.int64)
-            return (Gi % int(P)).astype(np.float64), (Gi // int(P)).astype(np.float64)
+            S2, n1 = np.divmod(G.astype(np.int64), P)
+            return n1.astype(np.float64), S2.astype(np.float64)
         return G[:, 1::2], G[:, 0::2]
 
-    enc = r2 * P + m_ind if packed else None
-    ones = [np.ones(n, dtype=bool) if mask is None else mask[k] for k in range(u)]
-    atom_n, atom_S = decode(concepts.tdot(weights(list(enumerate(ones)))))
+    if packed:
+        atom_n, atom_S = decode(concepts.tdot(parts[0].T))
+    else:
+        atom_n, atom_S = decode(concepts.tdot(np.stack(parts, axis=1).reshape(u * 2, n).T))
     units = []
     for k in range(u):
         lit_n = np.concatenate([atom_n[:, k], N[k] - atom_n[:, k]])
         T = float(N[k]) * (N[k] + 1)
         lit_S = np.concatenate([atom_S[:, k], T - atom_S[:, k]])
         unit = _UnitSearch(
-            params, concepts, None if enc is None else enc[k],
-            None if mask is None else mask[k], float(N[k]), lit_n, lit_S,
+            params, concepts, None if mask is None else mask[k], float(N[k]), lit_n, lit_S
         )
         unit.start()
-        unit.done = not unit.pool
         units.append(unit)
     for _ in range(2, params["max_length"] + 1):
         active = [k for k in range(u) if not units[k].done]

@@ -322,19 +322,27 @@ def test_ranks_match_scipy_with_ties_and_masks():
             assert tie[i] == pytest.approx((t**3 - t).sum())
 
 
-@pytest.mark.parametrize("variant", ["dense_product", "unpacked", "sparse_input", "threads"])
+@pytest.mark.parametrize(
+    "variant",
+    ["dense_product", "dense_sparse_weights", "sparse_weights", "dense_weights", "unpacked",
+     "unpacked_sparse_weights", "sparse_input", "threads"],
+)
 def test_code_paths_agree(variant, monkeypatch):
     A, C = random_data(11, n=400, K=7, units=5)
     ref = ConceptLabeler(n_explanations=4).fit(A, C).explanations_
     Cin = C
     kwargs = {}
-    if variant == "dense_product":
+    if variant.startswith("dense_"):
         monkeypatch.setattr(inv, "_SPARSE_DENSITY", 0.0)
-    elif variant == "unpacked":
+    if variant.endswith("sparse_weights"):
+        monkeypatch.setattr(inv, "_SPARSE_WEIGHTS", 1.1)
+    if variant.endswith("dense_weights"):
+        monkeypatch.setattr(inv, "_SPARSE_WEIGHTS", 0.0)
+    if variant.startswith("unpacked"):
         monkeypatch.setattr(inv, "_check_pack", lambda n: False)
-    elif variant == "sparse_input":
+    if variant == "sparse_input":
         Cin = sp.csc_matrix(C.astype(np.float32))
-    else:
+    if variant == "threads":
         monkeypatch.setattr(inv, "_MAX_CHUNK_UNITS", 2)
         kwargs["n_jobs"] = 2
     got = ConceptLabeler(n_explanations=4, **kwargs).fit(A, Cin).explanations_
