@@ -1,0 +1,1188 @@
+"""Torch backbones for scikit-learn: embeddings, logits and the final layer of a network.
+
+:class:`SkorchEmbedder` turns a :class:`skorch.NeuralNetClassifier` into a
+scikit-learn transformer: it trains the net by ERM (or wraps a trained one, frozen)
+and maps raw inputs to penultimate-layer embeddings. One forward pass gives both the
+embeddings and the logits, and a bounded cache keyed on the net's weights and on each
+row's content means that, in a grid search over a pipeline starting with a frozen
+embedder, every distinct row goes through the backbone once. :meth:`SkorchEmbedder.head`
+hands out the net's final layer as a fitted :class:`LinearHead`, so a selector can cut
+its band on the ERM model's own logits, and :meth:`SkorchEmbedder.with_head` writes a
+retrained head back into a copy of the net.
+
+This is the only midlogit module that imports torch and skorch at import time.
+"""
+
+import copy
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from .clustering import EmbeddingClusterer
+from .pipeline import make_pipeline
+from .retraining import LastLayerRetrainer
+from .selection import LogitBandSelector
+
+__all__ = [
+    "SkorchEmbedder",
+    "LinearHead",
+    "ConvNet",
+    "MLP",
+    "make_net",
+    "make_midlogit_pipeline",
+    "cache_info",
+    "clear_cache",
+    "set_cache_limit",
+]
+
+
+# --------------------------------------------------------------------------- modules
+
+
+def _pair(size):
+    if isinstance(size, int | np.integer):
+        return int(size), int(size)
+    height, width = size
+    return int(height), int(width)
+
+
+class ConvNet(nn.Module):
+    """LeNet-style CNN for image tensors (N × C × H × W), as in the dSprites study.
+
+    Two convolution blocks (5 × 5 kernels; batch-norm, ReLU, average pooling), then
+    dense layers 120 → 84 → ``penultimate`` with ReLU and dropout, then a linear layer
+    to the logits. Images smaller than 32 pixels are zero-padded inside the
+    convolutions so that 8 × 8 inputs work.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Image channels.
+    n_classes : int, default=3
+        Output logits.
+    image_size : int or (int, int), default=64
+        Height and width of the input images.
+    width : float, default=1.0
+        Multiplies the convolution channels (6 and 16 at 1.0).
+    penultimate : int, default=84
+        Width of the penultimate layer (the embedding).
+    dropout : float, default=0.2
+        Dropout probability after the convolutions and the first dense layer.
+
+    Attributes
+    ----------
+    features : nn.Sequential
+        The convolution blocks, ending with a flatten.
+    dense : nn.Sequential
+        The dense layers; its output is the penultimate embedding.
+    head : nn.Linear
+        The final layer (``penultimate`` → ``n_classes``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from midlogit.backbones import ConvNet
+    >>> net = ConvNet(in_channels=3, n_classes=10, image_size=8, penultimate=32)
+    >>> net(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, in_channels=1, n_classes=3, image_size=64, width=1.0,
+                 penultimate=84, dropout=0.2):
+        super().__init__()
+        height, width_px = _pair(image_size)
+        if min(height, width_px) < 4:
+            raise ValueError(f"image_size must be at least 4 pixels, got {image_size!r}.")
+        channels = [max(1, round(6 * width)), max(1, round(16 * width))]
+        padding = 0 if min(height, width_px) >= 32 else 2
+        blocks = []
+        previous = in_channels
+        for out in channels:
+            blocks += [
+                nn.Conv2d(previous, out, kernel_size=5, padding=padding),
+                nn.BatchNorm2d(out),
+                nn.ReLU(),
+                nn.AvgPool2d(2),
+            ]
+            height = (height + 2 * padding - 4) // 2
+            width_px = (width_px + 2 * padding - 4) // 2
+            previous = out
+        self.features = nn.Sequential(*blocks, nn.Dropout(dropout), nn.Flatten())
+        self.dense = nn.Sequential(
+            nn.Linear(previous * height * width_px, 120),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, penultimate),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(penultimate, n_classes)
+
+    def forward(self, X):
+        X = X.to(self.head.weight.dtype)
+        return self.head(self.dense(self.features(X)))
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron for tables.
+
+    Parameters
+    ----------
+    n_features : int
+        Input columns.
+    n_classes : int, default=2
+        Output logits.
+    hidden : tuple of int, default=(64, 64)
+        Widths of the hidden layers; the last one is the embedding.
+    dropout : float, default=0.1
+        Dropout after each hidden layer.
+
+    Attributes
+    ----------
+    body : nn.Sequential
+        Hidden layers (Linear, ReLU, Dropout); its output is the embedding.
+    head : nn.Linear
+        The final layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from midlogit.backbones import MLP
+    >>> MLP(n_features=5, n_classes=3, hidden=(16,))(torch.zeros(4, 5)).shape
+    torch.Size([4, 3])
+    """
+
+    def __init__(self, n_features, n_classes=2, hidden=(64, 64), dropout=0.1):
+        super().__init__()
+        layers = []
+        previous = n_features
+        for size in hidden:
+            layers += [nn.Linear(previous, size), nn.ReLU(), nn.Dropout(dropout)]
+            previous = size
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(previous, n_classes)
+
+    def forward(self, X):
+        X = X.to(self.head.weight.dtype)
+        return self.head(self.body(X))
+
+
+def _reset_parameters(module):
+    for sub in module.modules():
+        if hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
+
+
+def _seed_from(random_state):
+    """An int seed for torch from an int, a RandomState or None (None stays None)."""
+    if random_state is None:
+        return None
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def make_net(module, *, max_epochs=10, lr=1e-3, batch_size=128, random_state=None,
+             verbose=1, device="cpu", valid_fraction=None, **kwargs):
+    """A :class:`skorch.NeuralNetClassifier` configured for midlogit (Adam, cross-entropy).
+
+    Parameters
+    ----------
+    module : nn.Module instance or class
+        The network; it must return logits. A class is instantiated by skorch with the
+        ``module__*`` entries of ``kwargs``.
+    max_epochs : int, default=10
+        Training epochs.
+    lr : float, default=1e-3
+        Adam learning rate.
+    batch_size : int, default=128
+        Training batch size.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights (a module instance is copied and re-initialised under
+        this seed) and the validation split. Training itself (shuffling, dropout) is
+        seeded by :class:`SkorchEmbedder`'s ``random_state``, or by
+        ``torch.manual_seed`` before calling ``net.fit`` yourself.
+    verbose : int, default=1
+        1 prints skorch's epoch table; 0 trains silently.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    valid_fraction : float or None, default=None
+        ``None`` trains on every row (``train_split=None``); a fraction holds that
+        share out (stratified, seeded by ``random_state``) for the validation loss.
+    **kwargs
+        Further :class:`skorch.NeuralNetClassifier` parameters (``module__*``,
+        ``optimizer__weight_decay``, ``callbacks``, ...).
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier
+        Not yet initialised.
+
+    Examples
+    --------
+    >>> from midlogit.backbones import MLP, make_net
+    >>> net = make_net(MLP(n_features=4, n_classes=2), max_epochs=3, random_state=0,
+    ...                verbose=0)
+    >>> net.max_epochs, net.train_split is None
+    (3, True)
+    """
+    seed = _seed_from(random_state)
+    if isinstance(module, nn.Module) and seed is not None:
+        module = copy.deepcopy(module)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _reset_parameters(module)
+    if valid_fraction is None:
+        train_split = None
+    else:
+        if not 0 < valid_fraction < 1:
+            raise ValueError(
+                f"valid_fraction must be in (0, 1) or None, got {valid_fraction!r}."
+            )
+        train_split = ValidSplit(float(valid_fraction), stratified=True, random_state=seed)
+    params = {
+        "criterion": nn.CrossEntropyLoss,
+        "optimizer": torch.optim.Adam,
+        "lr": lr,
+        "max_epochs": max_epochs,
+        "batch_size": batch_size,
+        "train_split": train_split,
+        "iterator_train__shuffle": True,
+        "device": device,
+        "verbose": verbose,
+    }
+    params.update(kwargs)
+    return NeuralNetClassifier(module, **params)
+
+
+# ----------------------------------------------------------------------------- cache
+
+# murmur3's 32-bit finaliser constants.
+_FMIX1, _FMIX2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_HASH_CHUNK = 1 << 22  # words hashed per step (bounds the temporaries to ~32 MB)
+
+
+@functools.lru_cache(maxsize=8)
+def _multipliers(n_words):
+    rng = np.random.default_rng(0x6D69646C)
+    return (rng.integers(0, 1 << 32, size=(2, n_words), dtype=np.uint64) | 1).astype(
+        np.uint32
+    )
+
+
+def _fmix32(v):
+    v ^= v >> np.uint32(16)
+    v *= _FMIX1
+    v ^= v >> np.uint32(13)
+    v *= _FMIX2
+    v ^= v >> np.uint32(16)
+    return v
+
+
+def _row_keys(X):
+    """A 64-bit content fingerprint of every row of a float32 array.
+
+    Each 32-bit word is multiplied by a position-specific odd constant and mixed
+    (a bijection per position, so a changed word always changes its term); the terms
+    are summed exactly in 64 bits. Two such sums with independent constants make the
+    key. Not cryptographic: two distinct rows share a key with probability about
+    2**-64.
+    """
+    words = X.reshape(X.shape[0], -1).view(np.uint32)
+    n, m = words.shape
+    factors = _multipliers(m)
+    keys = np.empty(n, dtype=np.uint64)
+    step = max(1, _HASH_CHUNK // max(m, 1))
+    for start in range(0, n, step):
+        block = words[start:start + step]
+        sums = [_fmix32(block * factors[k]).sum(axis=1, dtype=np.uint64) for k in (0, 1)]
+        keys[start:start + step] = sums[0] * _GOLDEN + sums[1]
+    return keys
+
+
+def _net_key(module, layer, row_shape, device):
+    """Fingerprint of everything that decides a forward pass: weights, layer, input."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((type(module).__qualname__, layer, row_shape, str(device))).encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        flat = tensor.detach().reshape(-1).cpu().contiguous()
+        digest.update(str(flat.dtype).encode())
+        digest.update(flat.view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+class _EmbeddingCache:
+    """Embeddings and logits of rows already pushed through a backbone, LRU by bytes.
+
+    Entries are blocks: the sorted row keys of one forward pass, their embeddings and
+    their logits. A lookup searches a net's blocks with ``np.searchsorted``; a block
+    that served a row becomes the most recently used; the least recently used blocks
+    are dropped while the total exceeds ``max_bytes``.
+    """
+
+    def __init__(self, max_bytes):
+        self.max_bytes = int(max_bytes)
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self):
+        with self._lock:
+            self._blocks = OrderedDict()
+            self._next_id = 0
+            self.n_bytes = 0
+            self.rows_computed = 0
+            self.rows_reused = 0
+
+    def lookup(self, net_key, keys):
+        """Rows of ``keys`` held for ``net_key``: (their indices, embeddings, logits)."""
+        found = np.zeros(keys.shape[0], dtype=bool)
+        parts = []
+        with self._lock:
+            for block_id in [b for b in self._blocks if b[0] == net_key]:
+                block_keys, block_embeddings, block_logits = self._blocks[block_id]
+                position = np.searchsorted(block_keys, keys)
+                position[position == block_keys.shape[0]] = 0
+                hit = ~found & (block_keys[position] == keys)
+                if hit.any():
+                    rows = np.flatnonzero(hit)
+                    parts.append((rows, block_embeddings[position[rows]],
+                                  block_logits[position[rows]]))
+                    found |= hit
+                    self._blocks.move_to_end(block_id)
+        if not parts:
+            return np.empty(0, dtype=np.intp), None, None
+        rows, embeddings, logits = zip(*parts)
+        return np.concatenate(rows), np.concatenate(embeddings), np.concatenate(logits)
+
+    def add(self, net_key, keys, embeddings, logits):
+        size = keys.nbytes + embeddings.nbytes + logits.nbytes
+        with self._lock:
+            if size > self.max_bytes:
+                return
+            self._blocks[(net_key, self._next_id)] = (keys, embeddings, logits)
+            self._next_id += 1
+            self.n_bytes += size
+            self._evict()
+
+    def _evict(self):
+        while self.n_bytes > self.max_bytes and self._blocks:
+            _, (keys, embeddings, logits) = self._blocks.popitem(last=False)
+            self.n_bytes -= keys.nbytes + embeddings.nbytes + logits.nbytes
+
+    def resize(self, max_bytes):
+        with self._lock:
+            self.max_bytes = int(max_bytes)
+            self._evict()
+
+    def count(self, computed, reused):
+        with self._lock:
+            self.rows_computed += int(computed)
+            self.rows_reused += int(reused)
+
+    def info(self):
+        with self._lock:
+            return {
+                "rows_computed": self.rows_computed,
+                "rows_reused": self.rows_reused,
+                "n_bytes": self.n_bytes,
+                "max_bytes": self.max_bytes,
+                "n_blocks": len(self._blocks),
+            }
+
+
+_CACHE = _EmbeddingCache(max_bytes=256 * 2**20)
+
+
+def cache_info():
+    """Counters and size of the process-wide embedding cache.
+
+    Returns
+    -------
+    info : dict
+        ``rows_computed``: rows pushed through a backbone by any
+        :class:`SkorchEmbedder` (with or without the cache) since the last
+        :func:`clear_cache`; ``rows_reused``: rows served from the cache instead
+        (including repeats within one call); ``n_bytes`` and ``max_bytes``: memory
+        held and its bound; ``n_blocks``: cached forward passes.
+
+    Examples
+    --------
+    >>> from midlogit.backbones import cache_info
+    >>> sorted(cache_info())
+    ['max_bytes', 'n_blocks', 'n_bytes', 'rows_computed', 'rows_reused']
+    """
+    return _CACHE.info()
+
+
+def clear_cache():
+    """Empty the embedding cache and reset its counters.
+
+    Examples
+    --------
+    >>> from midlogit.backbones import cache_info, clear_cache
+    >>> clear_cache()
+    >>> cache_info()["n_bytes"]
+    0
+    """
+    _CACHE.clear()
+
+
+def set_cache_limit(max_bytes):
+    """Bound the memory of the embedding cache (default 256 MiB; 0 keeps nothing).
+
+    Parameters
+    ----------
+    max_bytes : int
+        Bytes of keys, embeddings and logits kept; least recently used forward passes
+        are dropped first.
+
+    Examples
+    --------
+    >>> from midlogit.backbones import cache_info, set_cache_limit
+    >>> set_cache_limit(64 * 2**20)
+    >>> cache_info()["max_bytes"]
+    67108864
+    >>> set_cache_limit(256 * 2**20)
+    """
+    if not (isinstance(max_bytes, int | np.integer) and max_bytes >= 0):
+        raise ValueError(f"max_bytes must be a non-negative int, got {max_bytes!r}.")
+    _CACHE.resize(max_bytes)
+
+
+# ---------------------------------------------------------------------- linear head
+
+
+class LinearHead(ClassifierMixin, BaseEstimator):
+    """A linear classifier on embeddings: the final layer of a network, for scikit-learn.
+
+    :meth:`SkorchEmbedder.head` builds one from the net's last ``nn.Linear`` (see
+    :meth:`from_weights`); its ``decision_function`` on the embeddings reproduces the
+    net's logits. ``fit`` fits a fresh linear head by L2 logistic regression, so a
+    clone behaves as a plain scikit-learn classifier; wrap a head taken from a net in
+    :class:`sklearn.frozen.FrozenEstimator` to keep it through cloning.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse L2 regularisation strength used by ``fit``.
+    max_iter : int, default=1000
+        Iterations of the logistic regression used by ``fit``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights; one row for two classes (class 1 minus class 0).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Biases.
+    n_features_in_ : int
+        Embedding dimensions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.backbones import LinearHead
+    >>> head = LinearHead.from_weights([[0.0, -1.0], [0.0, 1.0]], [0.0, 0.5], [0, 1])
+    >>> head.coef_, head.intercept_
+    (array([[0., 2.]]), array([0.5]))
+    >>> head.predict(np.array([[1.0, 1.0], [1.0, -1.0]]))
+    array([1, 0])
+    """
+
+    def __init__(self, C=1.0, max_iter=1000):
+        self.C = C
+        self.max_iter = max_iter
+
+    @classmethod
+    def from_weights(cls, weight, bias, classes):
+        """A fitted head from the weight and bias of a linear layer with K outputs.
+
+        Parameters
+        ----------
+        weight : array-like of shape (n_classes, n_features)
+            One row per class, as ``nn.Linear.weight``.
+        bias : array-like of shape (n_classes,)
+            As ``nn.Linear.bias`` (zeros when the layer has none).
+        classes : array-like of shape (n_classes,)
+            Label of each output.
+
+        Returns
+        -------
+        head : LinearHead
+            Fitted; for two classes ``coef_`` is ``weight[1] - weight[0]``, so the
+            decision function is the logit of class 1 minus the logit of class 0.
+        """
+        weight = np.asarray(weight, dtype=np.float64)
+        bias = np.asarray(bias, dtype=np.float64)
+        classes = np.asarray(classes)
+        if weight.ndim != 2 or weight.shape[0] < 2:
+            raise ValueError(
+                f"weight must have shape (n_classes >= 2, n_features), got {weight.shape}."
+            )
+        if bias.shape != (weight.shape[0],) or classes.shape != (weight.shape[0],):
+            raise ValueError(
+                f"bias and classes must have shape ({weight.shape[0]},), one entry per "
+                f"row of weight; got {bias.shape} and {classes.shape}."
+            )
+        head = cls()
+        if weight.shape[0] == 2:
+            head.coef_ = (weight[1] - weight[0])[None, :]
+            head.intercept_ = np.array([bias[1] - bias[0]])
+        else:
+            head.coef_ = weight
+            head.intercept_ = bias
+        head.classes_ = classes
+        head.n_features_in_ = weight.shape[1]
+        return head
+
+    def fit(self, X, y):
+        """Fit a linear head by L2 logistic regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : LinearHead
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(
+                f"y holds 1 class ({classes[0]!r}); a classifier needs at least two."
+            )
+        model = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(X, y)
+        self.classes_ = model.classes_
+        self.coef_ = model.coef_.astype(np.float64)
+        self.intercept_ = model.intercept_.astype(np.float64)
+        self.n_iter_ = model.n_iter_
+        return self
+
+    def decision_function(self, X):
+        """Logits: ``X @ coef_.T + intercept_`` (1-D for two classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[codes]
+
+    def predict_proba(self, X):
+        """Class probabilities: the softmax of the logits (a sigmoid for two classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = expit(scores)
+            return np.column_stack([1 - positive, positive])
+        return softmax(scores, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+# ------------------------------------------------------------------------- embedder
+
+
+def _last_linear(module):
+    name = None
+    for candidate, sub in module.named_modules():
+        if isinstance(sub, nn.Linear):
+            name = candidate
+    return name
+
+
+def _layer_names(module):
+    return [name for name, _ in module.named_modules() if name]
+
+
+class SkorchEmbedder(TransformerMixin, BaseEstimator):
+    """Penultimate-layer embeddings (and logits) of a torch network, as a transformer.
+
+    With ``frozen=False``, ``fit`` trains a clone of ``net`` by ERM (the ``net`` you
+    pass is never modified; the trained clone is ``net_``). With ``frozen=True``,
+    ``net`` must already be trained: ``fit`` does not touch it and cloning the
+    embedder (as :class:`~sklearn.model_selection.GridSearchCV` does) returns the
+    embedder itself, as :class:`sklearn.frozen.FrozenEstimator` does, so a search
+    never retrains or alters the backbone.
+
+    ``transform`` runs the module in eval mode without gradients, in batches, on the
+    net's device, and returns float32 embeddings: the input of the module's last
+    ``nn.Linear`` (registration order), or the flattened output of the submodule
+    ``layer``. The same pass gives the logits (:meth:`logits`).
+
+    **Cache.** Embeddings and logits are kept in a process-wide cache (LRU, bounded
+    by bytes: :func:`set_cache_limit`) keyed on a fingerprint of the module's weights
+    and buffers, the layer, the input shape and the device, and on a 64-bit hash of
+    each row's float32 content. A row seen before under the same weights is never
+    pushed through the backbone again, whichever embedder object asks, so in a grid
+    search over a pipeline that starts with a frozen embedder each distinct row is
+    computed once. :func:`cache_info` counts rows computed and reused. The weights
+    are fingerprinted on every call (cost linear in the parameter count), so a net
+    changed in place is never served stale results. Worker processes of a parallel
+    search each hold their own cache.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier or None, default=None
+        The network; its module must return logits. ``None`` (``frozen=False`` only)
+        trains an :class:`MLP` sized to the data, for 2-D tables.
+    layer : str or None, default=None
+        Name (as in ``module.named_modules()``) of the submodule whose output is the
+        embedding. ``None`` takes the input of the last ``nn.Linear``.
+    frozen : bool, default=False
+        Use ``net`` as trained; ``fit`` only checks the input.
+    batch_size : int, default=256
+        Rows per forward pass.
+    cache : bool, default=True
+        Use the embedding cache.
+    random_state : int, RandomState instance or None, default=None
+        With ``frozen=False``, seeds torch during training (weight initialisation of a
+        module given as a class, shuffling, dropout) and a fractional ``train_split``,
+        so two fits give identical embeddings. The global torch RNG is left as it was.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetClassifier
+        The trained net (``net`` itself when frozen).
+    classes_ : ndarray of shape (n_classes,)
+        Labels of the logits, in column order.
+    layer_ : str
+        Name of the submodule that gives the embedding (for ``layer=None`` the last
+        ``nn.Linear``, whose input is taken).
+    n_features_in_ : int
+        Columns of ``X`` (channels for images).
+
+    See Also
+    --------
+    make_midlogit_pipeline : the curation pipeline on a frozen embedder.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.backbones import MLP, SkorchEmbedder, make_net
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(np.int64)
+    >>> net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=2, verbose=0, random_state=0)
+    >>> embedder = SkorchEmbedder(net, random_state=0).fit(X, y)
+    >>> embedder.transform(X).shape, embedder.transform(X).dtype
+    ((60, 8), dtype('float32'))
+    >>> embedder.logits(X).shape
+    (60, 2)
+    """
+
+    def __init__(self, net=None, layer=None, frozen=False, batch_size=256, cache=True,
+                 random_state=None):
+        self.net = net
+        self.layer = layer
+        self.frozen = frozen
+        self.batch_size = batch_size
+        self.cache = cache
+        self.random_state = random_state
+
+    # -- cloning and fitted state
+
+    def __sklearn_clone__(self):
+        if self.frozen:
+            return self
+        return super().__sklearn_clone__()
+
+    def __sklearn_is_fitted__(self):
+        if hasattr(self, "net_"):
+            return True
+        return bool(self.frozen) and getattr(self.net, "initialized_", False)
+
+    def _check_net(self, net):
+        if not isinstance(net, NeuralNet):
+            raise ValueError(
+                f"net must be a skorch.NeuralNetClassifier (see make_net), got "
+                f"{type(net).__name__}."
+            )
+        if not getattr(net, "initialized_", False):
+            raise ValueError(
+                "frozen=True needs a trained net, but net is not initialized: call "
+                "net.fit(X, y) first, or pass frozen=False to train it here."
+            )
+        return net
+
+    def _fitted_net(self):
+        if hasattr(self, "net_"):
+            return self.net_
+        if self.frozen and self.net is not None:
+            return self._check_net(self.net)
+        raise NotFittedError(
+            "This SkorchEmbedder is not fitted yet; call fit(X, y) first (or pass a "
+            "trained net with frozen=True)."
+        )
+
+    def _resolve_layer(self, module):
+        if self.layer is None:
+            name = _last_linear(module)
+            if name is None:
+                raise ValueError(
+                    f"The module {type(module).__name__} has no nn.Linear layer, so "
+                    "there is no default embedding; pass layer=<name> naming the "
+                    f"submodule whose output to use, one of {_layer_names(module)}."
+                )
+            return name
+        names = _layer_names(module)
+        if self.layer not in names:
+            raise ValueError(
+                f"layer={self.layer!r} is not a submodule of {type(module).__name__}; "
+                f"use one of {names} (or None for the input of the last nn.Linear)."
+            )
+        return self.layer
+
+    def _classes(self, net, n_outputs):
+        if hasattr(self, "classes_"):
+            return self.classes_
+        try:
+            classes = np.asarray(net.classes_)
+        except AttributeError:
+            classes = None
+        if classes is None or classes.shape != (n_outputs,):
+            classes = np.arange(n_outputs)
+        return classes
+
+    def _validate_X(self, X, reset):
+        return validate_data(
+            self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_all_finite=True
+        )
+
+    # -- fit
+
+    def fit(self, X, y=None):
+        """Train a clone of the net by ERM, or (frozen) check the input only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Raw inputs: a table (n_samples, n_features) or image tensors
+            (n_samples, channels, height, width).
+        y : array-like of shape (n_samples,), default=None
+            Class labels; required unless ``frozen=True``.
+
+        Returns
+        -------
+        self : SkorchEmbedder
+        """
+        self._check_params()
+        if self.frozen:
+            net = self._check_net(self.net)
+            X = self._validate_X(X, reset=True)
+            if y is not None:
+                classes = self._classes(net, _logit_count(net.module_))
+                unknown = np.setdiff1d(np.unique(np.asarray(y)), classes)
+                if unknown.size:
+                    raise ValueError(
+                        f"y holds labels {unknown.tolist()} the frozen net does not "
+                        f"predict (its classes are {classes.tolist()}); pass y in the "
+                        "net's labels."
+                    )
+            self.net_ = net
+            self.layer_ = self._resolve_layer(net.module_)
+            self.classes_ = self._classes(net, _logit_count(net.module_))
+            return self
+
+        X, y = validate_data(
+            self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True
+        )
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"y holds 1 class ({classes[0]!r}); ERM training needs at least two."
+            )
+        seed = _seed_from(self.random_state)
+        if self.net is None:
+            if X.ndim != 2:
+                raise ValueError(
+                    f"net=None builds an MLP for 2-D tables, but X has shape {X.shape}; "
+                    "pass net=make_net(ConvNet(...)) for images."
+                )
+            net = make_net(MLP(X.shape[1], classes.size, hidden=(32,), dropout=0.0),
+                           max_epochs=20, lr=1e-2, verbose=0, random_state=seed)
+        else:
+            if not isinstance(self.net, NeuralNet):
+                raise ValueError(
+                    f"net must be a skorch.NeuralNetClassifier (see make_net), got "
+                    f"{type(self.net).__name__}."
+                )
+            net = clone(self.net)
+        if seed is not None:
+            split = net.train_split
+            if isinstance(split, ValidSplit) and split.random_state is None and (
+                isinstance(split.cv, float)
+            ):
+                net.set_params(train_split=ValidSplit(
+                    split.cv, stratified=split.stratified, random_state=seed
+                ))
+        with torch.random.fork_rng(devices=_cuda_devices(net.device)):
+            if seed is not None:
+                torch.manual_seed(seed)
+            net.fit(X, codes.astype(np.int64))
+        n_outputs = _logit_count(net.module_)
+        if n_outputs is not None and n_outputs != classes.size:
+            raise ValueError(
+                f"The module's last nn.Linear has {n_outputs} outputs but y holds "
+                f"{classes.size} classes; build the module with n_classes={classes.size}."
+            )
+        self.net_ = net
+        self.layer_ = self._resolve_layer(net.module_)
+        self.classes_ = classes
+        return self
+
+    def _check_params(self):
+        if not (isinstance(self.batch_size, int | np.integer) and self.batch_size >= 1):
+            raise ValueError(
+                f"batch_size must be a positive int, got {self.batch_size!r}."
+            )
+        if self.frozen and self.net is None:
+            raise ValueError(
+                "frozen=True needs a trained net; pass net=<a fitted "
+                "skorch.NeuralNetClassifier> or frozen=False."
+            )
+
+    # -- forward
+
+    def embed(self, X):
+        """Embeddings and logits of ``X`` from one forward pass (or the cache).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Raw inputs.
+
+        Returns
+        -------
+        embeddings : ndarray of float32, shape (n_samples, n_dims)
+        logits : ndarray of float32, shape (n_samples, n_outputs)
+        """
+        net = self._fitted_net()
+        self._check_params()
+        X = self._validate_X(X, reset=False)
+        module = net.module_
+        layer = self.layer_ if hasattr(self, "net_") else self._resolve_layer(module)
+        if not self.cache:
+            embeddings, logits = _forward(module, layer, self.layer is None, X,
+                                          self.batch_size, net.device)
+            _CACHE.count(X.shape[0], 0)
+            return embeddings, logits
+
+        net_key = _net_key(module, (layer, self.layer is None), X.shape[1:], net.device)
+        unique_keys, first, inverse = np.unique(_row_keys(X), return_index=True,
+                                                return_inverse=True)
+        hit_rows, hit_embeddings, hit_logits = _CACHE.lookup(net_key, unique_keys)
+        missing = np.setdiff1d(np.arange(unique_keys.size), hit_rows, assume_unique=True)
+        if not missing.size:
+            embeddings, logits = hit_embeddings, hit_logits
+            order = np.argsort(hit_rows)
+        else:
+            new_embeddings, new_logits = _forward(
+                module, layer, self.layer is None, X[first[missing]], self.batch_size,
+                net.device,
+            )
+            _CACHE.add(net_key, unique_keys[missing], new_embeddings, new_logits)
+            if hit_rows.size:
+                embeddings = np.concatenate([hit_embeddings, new_embeddings])
+                logits = np.concatenate([hit_logits, new_logits])
+                order = np.argsort(np.concatenate([hit_rows, missing]))
+            else:
+                embeddings, logits, order = new_embeddings, new_logits, None
+        _CACHE.count(missing.size, X.shape[0] - missing.size)
+        rows = inverse if order is None else order[inverse]
+        return embeddings[rows], logits[rows]
+
+    def transform(self, X):
+        """Embeddings of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Raw inputs.
+
+        Returns
+        -------
+        embeddings : ndarray of float32, shape (n_samples, n_dims)
+        """
+        return self.embed(X)[0]
+
+    def logits(self, X):
+        """The module's outputs (logits) for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Raw inputs.
+
+        Returns
+        -------
+        logits : ndarray of float32, shape (n_samples, n_outputs)
+        """
+        return self.embed(X)[1]
+
+    # -- the final layer
+
+    def _final_linear(self, what):
+        net = self._fitted_net()
+        if self.layer is not None:
+            raise ValueError(
+                f"{what} needs the default embedding (the input of the last nn.Linear), "
+                f"but layer={self.layer!r}; use SkorchEmbedder(net, layer=None)."
+            )
+        name = self._resolve_layer(net.module_)
+        return net, name, net.module_.get_submodule(name)
+
+    def head(self):
+        """The net's final layer as a fitted :class:`LinearHead`.
+
+        Its ``decision_function`` on :meth:`transform`'s embeddings reproduces the
+        logits (for two classes: the logit of class 1 minus that of class 0), so
+        ``LogitBandSelector(estimator=FrozenEstimator(embedder.head()))`` cuts its band
+        on the ERM model's own logits. Works on a frozen embedder before ``fit``.
+
+        Returns
+        -------
+        head : LinearHead
+        """
+        net, name, linear = self._final_linear("head()")
+        weight = linear.weight.detach().cpu().double().numpy()
+        if linear.bias is None:
+            bias = np.zeros(weight.shape[0])
+        else:
+            bias = linear.bias.detach().cpu().double().numpy()
+        if weight.shape[0] < 2:
+            raise ValueError(
+                f"The last nn.Linear ({name!r}) has {weight.shape[0]} output; head() "
+                "needs one logit per class, as a NeuralNetClassifier with "
+                "CrossEntropyLoss has."
+            )
+        return LinearHead.from_weights(weight, bias, self._classes(net, weight.shape[0]))
+
+    def with_head(self, retrainer):
+        """A copy of the net whose last layer is ``retrainer``'s head.
+
+        Parameters
+        ----------
+        retrainer : midlogit.retraining.LastLayerRetrainer
+            Fitted on this embedder's embeddings (any fitted classifier with
+            ``to_torch()`` returning an ``nn.Linear`` works).
+
+        Returns
+        -------
+        net : skorch.NeuralNetClassifier
+            A deep copy; the embedder's net is untouched. Its ``predict`` returns class
+            indices (skorch's convention): ``retrainer.classes_[net.predict(X)]`` are
+            the retrained pipeline's predictions.
+        """
+        net, name, linear = self._final_linear("with_head()")
+        check_is_fitted(retrainer, "coef_")
+        if not hasattr(retrainer, "to_torch"):
+            raise ValueError(
+                f"retrainer must have to_torch() (a LastLayerRetrainer), got "
+                f"{type(retrainer).__name__}."
+            )
+        if getattr(retrainer, "n_features_in_", linear.in_features) != linear.in_features:
+            raise ValueError(
+                f"retrainer was fitted on {retrainer.n_features_in_} features but the "
+                f"net's last layer takes {linear.in_features}; fit it on this "
+                "embedder's transform(X)."
+            )
+        classes = self._classes(net, linear.out_features)
+        new_classes = np.asarray(retrainer.classes_)
+        if new_classes.shape != classes.shape or not np.array_equal(new_classes, classes):
+            raise ValueError(
+                f"retrainer.classes_ {new_classes.tolist()} differ from the net's "
+                f"classes {classes.tolist()}; retrain on labels of every class."
+            )
+        layer = retrainer.to_torch().to(device=linear.weight.device,
+                                        dtype=linear.weight.dtype)
+        new_net = copy.deepcopy(net)
+        parent_name, _, child = name.rpartition(".")
+        parent = new_net.module_.get_submodule(parent_name) if parent_name else (
+            new_net.module_
+        )
+        setattr(parent, child, layer)
+        new_net.initialize_optimizer()
+        return new_net
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = not self.frozen
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = self.random_state is None and not self.frozen
+        return tags
+
+
+def _cuda_devices(device):
+    if torch.cuda.is_available() and str(device).startswith("cuda"):
+        return [torch.device(device).index or 0]
+    return []
+
+
+def _logit_count(module):
+    name = _last_linear(module)
+    return None if name is None else module.get_submodule(name).out_features
+
+
+def _forward(module, layer, take_input, X, batch_size, device):
+    """Embeddings and logits of ``X`` in eval mode, batched, through a forward hook."""
+    target = module.get_submodule(layer)
+    captured = []
+
+    def hook(_module, inputs, output):
+        captured.append(inputs[0] if take_input else output)
+
+    handle = target.register_forward_hook(hook)
+    was_training = module.training
+    module.eval()
+    n = X.shape[0]
+    embeddings = logits = None
+    try:
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                batch = X[start:start + batch_size]
+                captured.clear()
+                try:
+                    inputs = torch.from_numpy(np.require(batch, requirements="W"))
+                    output = module(inputs.to(device))
+                except RuntimeError as exc:
+                    raise ValueError(
+                        f"The backbone could not take inputs of shape {X.shape[1:]} per "
+                        f"row ({exc}); pass X shaped as the net was trained on."
+                    ) from exc
+                if isinstance(output, tuple | list):
+                    output = output[0]
+                if not captured:
+                    raise ValueError(
+                        f"layer {layer!r} was not called in the module's forward pass; "
+                        "name a submodule that forward uses."
+                    )
+                emb = captured[-1].reshape(batch.shape[0], -1)
+                out = output.reshape(batch.shape[0], -1)
+                if embeddings is None:
+                    embeddings = np.empty((n, emb.shape[1]), dtype=np.float32)
+                    logits = np.empty((n, out.shape[1]), dtype=np.float32)
+                embeddings[start:start + batch.shape[0]] = emb.float().cpu().numpy()
+                logits[start:start + batch.shape[0]] = out.float().cpu().numpy()
+    finally:
+        handle.remove()
+        module.train(was_training)
+    return embeddings, logits
+
+
+# ------------------------------------------------------------------------- pipeline
+
+
+def make_midlogit_pipeline(net, band_width=0.4, n_clusters=4, *, band_center=0.5,
+                           batch_size=256, random_state=None, **retrainer_params):
+    """The mid-range logit curation pipeline on a trained net.
+
+    ``make_pipeline(SkorchEmbedder(net, frozen=True), LogitBandSelector(
+    estimator=FrozenEstimator(embedder.head()), ...), EmbeddingClusterer(...),
+    LastLayerRetrainer(...))``: raw inputs in, a retrained last layer out; the band is
+    cut on the ERM net's own logits.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier
+        Trained (ERM) network; used frozen.
+    band_width : float, default=0.4
+        Width of the logit band, in quantiles.
+    n_clusters : int, default=4
+        Clusters per class.
+    band_center : float, default=0.5
+        Centre of the band, in quantiles.
+    batch_size : int, default=256
+        Rows per forward pass.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the clustering, the resampling and the retrained head.
+    **retrainer_params
+        Passed to :class:`~midlogit.retraining.LastLayerRetrainer` (``C``,
+        ``penalty``, ``n_subsamples``, ...).
+
+    Returns
+    -------
+    pipeline : midlogit.pipeline.Pipeline
+        Steps ``skorchembedder``, ``logitbandselector``, ``embeddingclusterer``,
+        ``lastlayerretrainer``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.backbones import MLP, make_midlogit_pipeline, make_net
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4)).astype(np.float32)
+    >>> y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
+    >>> net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=3, verbose=0, random_state=0)
+    >>> net = net.fit(X, y)
+    >>> pipe = make_midlogit_pipeline(net, band_width=0.6, n_clusters=2, random_state=0)
+    >>> pipe.fit(X, y).predict(X[:5]).shape
+    (5,)
+    """
+    embedder = SkorchEmbedder(net, frozen=True, batch_size=batch_size)
+    return make_pipeline(
+        embedder,
+        LogitBandSelector(estimator=FrozenEstimator(embedder.head()),
+                          band_center=band_center, band_width=band_width,
+                          random_state=random_state),
+        EmbeddingClusterer(n_clusters=n_clusters, random_state=random_state),
+        LastLayerRetrainer(random_state=random_state, **retrainer_params),
+    )
