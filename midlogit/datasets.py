@@ -26,6 +26,7 @@ open images lazily with Pillow (the optional extra ``midlogit[data]``);
 
 import csv
 import numbers
+import os
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,16 @@ def _check_image_size(image_size, *, allow_none=False, minimum=1):
     return int(image_size[0]), int(image_size[1])
 
 
+def _check_sprite_size(image_size):
+    if not isinstance(image_size, numbers.Integral) or isinstance(image_size, bool) or (
+        image_size < 8
+    ):
+        raise ValueError(
+            f"image_size must be an integer >= 8 (sprites are square), got {image_size!r}."
+        )
+    return int(image_size)
+
+
 # --------------------------------------------------------------------- balanced sampling
 
 
@@ -254,7 +265,7 @@ def render_sprites(shape, scale, orientation, pos_x, pos_y, *, image_size=64):
     >>> bool(images[0].sum() > images[1].sum())  # the square covers more than the ellipse
     True
     """
-    size = _check_image_size(image_size, minimum=8)[0]
+    size = _check_sprite_size(image_size)
     shape, scale, orientation, pos_x, pos_y = (
         np.ravel(a) for a in np.broadcast_arrays(shape, scale, orientation, pos_x, pos_y)
     )
@@ -375,7 +386,7 @@ def make_dsprites(n_samples=1000, *, image_size=64, random_state=None):
     True
     """
     n_samples = _check_n_samples(n_samples)
-    image_size = _check_image_size(image_size, minimum=8)[0]
+    image_size = _check_sprite_size(image_size)
     rng = check_random_state(random_state)
     shape = _balanced_labels(n_samples, 3, rng)
     latents = _latents(
@@ -456,7 +467,7 @@ def make_biased_dsprites(n_samples=3000, *, bias=0.9, image_size=64, random_stat
     """
     n_samples = _check_n_samples(n_samples)
     bias = _check_fraction(bias, "bias")
-    image_size = _check_image_size(image_size, minimum=8)[0]
+    image_size = _check_sprite_size(image_size)
     rng = check_random_state(random_state)
     shape = _balanced_labels(n_samples, 3, rng)
     band, from_biased = _shortcut(shape, 3, bias, rng)
@@ -980,8 +991,9 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
     _check_binary_column(columns["y"], "y", path)
     _check_binary_column(columns["place"], "place", path)
     _check_binary_column(columns["split"], "split", path, allowed=(0, 1, 2))
+    prefix = str(root) + os.sep
     filenames = np.array(
-        [str(root / name) for name in cells[:, header.index("img_filename")]], dtype=str
+        [prefix + name for name in cells[:, header.index("img_filename")]], dtype=str
     )
     return _labelled_bunch(
         root, filenames, columns["y"], columns["place"], columns["split"], split_id,
@@ -1002,24 +1014,24 @@ def _read_celeba_attributes(path):
     except (ValueError, IndexError) as exc:
         raise ValueError(f"The first line of {path} must be the image count.") from exc
     names = np.array(lines[1].split())
-    tokens = np.array(" ".join(lines[2:]).split())
-    width = names.size + 1
-    if tokens.size % width:
+    rows = [line for line in lines[2:] if line.strip()]
+    if len(rows) != count:
         raise ValueError(
-            f"{path}: every row must hold a file name and {names.size} values."
+            f"{path} announces {count} images on its first line but lists {len(rows)}."
         )
-    tokens = tokens.reshape(-1, width)
-    if tokens.shape[0] != count:
-        raise ValueError(
-            f"{path} announces {count} images on its first line but lists {tokens.shape[0]}."
-        )
+    if not rows:
+        return np.array([], dtype=str), names, np.zeros((0, names.size), dtype=np.int8)
     try:
-        values = tokens[:, 1:].astype(np.int8)
+        files = np.loadtxt(rows, usecols=0, dtype=str, ndmin=1)
+        values = np.loadtxt(rows, usecols=range(1, names.size + 1), dtype=np.int8, ndmin=2)
     except ValueError as exc:
-        raise ValueError(f"The attribute values of {path} must be -1 or 1.") from exc
-    if not np.isin(values, (-1, 1)).all():
+        raise ValueError(
+            f"{path}: every row must hold a file name and {names.size} values -1 or 1 "
+            f"({exc})."
+        ) from exc
+    if (np.abs(values) != 1).any():
         raise ValueError(f"The attribute values of {path} must be -1 or 1.")
-    return tokens[:, 0], names, (values > 0).astype(np.int8)
+    return files, names, (values > 0).astype(np.int8)
 
 
 def load_celeba(
@@ -1121,7 +1133,8 @@ def load_celeba(
     _check_binary_column(split_values, "split", part_path, allowed=(0, 1, 2))
 
     column = {name: i for i, name in enumerate(names)}
-    filenames = np.array([str(root / "img_align_celeba" / f) for f in files], dtype=str)
+    prefix = str(root / "img_align_celeba") + os.sep
+    filenames = np.array([prefix + name for name in files], dtype=str)
     data = _labelled_bunch(
         root, filenames,
         attributes[:, column[target]].astype(np.int64),

@@ -128,7 +128,8 @@ def test_render_sprites_errors(kwargs, match):
     [
         (make_dsprites, {"n_samples": 0}, "n_samples must be a positive integer"),
         (make_dsprites, {"n_samples": 2.5}, "n_samples must be a positive integer"),
-        (make_dsprites, {"image_size": "big"}, "image_size must be"),
+        (make_dsprites, {"image_size": "big"}, "image_size must be an integer >= 8"),
+        (make_biased_dsprites, {"image_size": (32, 16)}, r"image_size .* \(sprites are square\)"),
         (make_biased_dsprites, {"bias": 1.2}, "bias must be a number in"),
         (make_biased_dsprites, {"bias": True}, "bias must be a number in"),
         (make_colored_digits, {"bias": -0.1}, "bias must be a number in"),
