@@ -7,6 +7,7 @@ trend and mislabels. :class:`LogitBandSelector` keeps that band.
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -69,8 +70,8 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
     else:
         try:
             check_is_fitted(estimator)
-        except Exception as exc:
-            raise type(exc)(
+        except NotFittedError as exc:
+            raise NotFittedError(
                 f"estimator {type(estimator).__name__} is not fitted. Pass a fitted "
                 "classifier wrapped in sklearn.frozen.FrozenEstimator (so that cloning, "
                 "as GridSearchCV does, keeps it fitted), or estimator=None for "
