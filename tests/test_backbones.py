@@ -1,0 +1,502 @@
+"""SkorchEmbedder, LinearHead, the modules and the embedding cache."""
+
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from torch import nn
+
+from midlogit.backbones import (
+    MLP,
+    ConvNet,
+    LinearHead,
+    SkorchEmbedder,
+    cache_info,
+    clear_cache,
+    make_midlogit_pipeline,
+    make_net,
+    set_cache_limit,
+)
+from midlogit.retraining import LastLayerRetrainer
+
+# pytest-xdist runs two workers on two cores: one torch thread each avoids
+# oversubscription, which slows tiny nets down by orders of magnitude.
+torch.set_num_threads(1)
+
+
+def _table(n=150, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.normal(size=n) > 0).astype(np.int64)
+    return X, y
+
+
+def _images(n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    X = rng.normal(scale=0.3, size=(n, 3, 8, 8)).astype(np.float32)
+    X[np.arange(n), y] += 1.0  # the class lights up one colour channel
+    return X, y
+
+
+def _state(net):
+    return {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+
+def _same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def table_net():
+    X, y = _table()
+    net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=5, lr=1e-2, batch_size=32,
+                   random_state=0, verbose=0)
+    return net.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def image_net():
+    X, y = _images()
+    net = make_net(ConvNet(3, 3, image_size=8, penultimate=16), max_epochs=3, lr=1e-2,
+                   batch_size=32, random_state=0, verbose=0)
+    return net.fit(X, y)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    set_cache_limit(256 * 2**20)
+    clear_cache()
+
+
+# ---------------------------------------------------------------- logits and embeddings
+
+
+@pytest.mark.parametrize("cache", [True, False])
+@pytest.mark.parametrize("which", ["table", "image"])
+def test_logits_equal_the_nets_forward(which, cache, table_net, image_net):
+    net, (X, _) = (table_net, _table()) if which == "table" else (image_net, _images())
+    embedder = SkorchEmbedder(net, frozen=True, batch_size=net.batch_size, cache=cache)
+    expected = net.forward(X, training=False).numpy()
+    logits = embedder.logits(X)
+    assert logits.dtype == np.float32
+    np.testing.assert_array_equal(logits, expected)
+    # the embedding is the input of the last linear layer, so it gives the logits
+    E = embedder.transform(X)
+    linear = net.module_.head
+    recomputed = linear(torch.from_numpy(E)).detach().numpy()
+    np.testing.assert_allclose(recomputed, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("channels", "size", "penultimate"), [(1, 64, 84), (1, 32, 20), (3, 8, 84)]
+)
+def test_convnet_embedding_shapes(channels, size, penultimate):
+    net = make_net(ConvNet(channels, 3, image_size=size, penultimate=penultimate),
+                   random_state=0, verbose=0).initialize()
+    X = np.random.default_rng(0).random((5, channels, size, size))  # float64 on purpose
+    embedder = SkorchEmbedder(net, frozen=True)
+    E = embedder.transform(X)
+    assert E.shape == (5, penultimate) and E.dtype == np.float32
+    assert embedder.logits(X).shape == (5, 3)
+    features = SkorchEmbedder(net, frozen=True, layer="features").transform(X)
+    assert features.shape == (5, net.module_.dense[0].in_features)
+    assert features.dtype == np.float32
+
+
+def test_mlp_embedding_shapes_and_named_layer():
+    net = make_net(MLP(6, 4, hidden=(16, 8)), random_state=0, verbose=0).initialize()
+    X = np.random.default_rng(0).normal(size=(7, 6))
+    assert SkorchEmbedder(net, frozen=True).transform(X).shape == (7, 8)
+    first = SkorchEmbedder(net, frozen=True, layer="body.0").transform(X)
+    expected = net.module_.body[0](torch.from_numpy(X.astype(np.float32))).detach().numpy()
+    np.testing.assert_allclose(first, expected, rtol=1e-6)
+
+
+def test_embed_returns_both_from_one_pass(table_net):
+    X, _ = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True)
+    E, logits = embedder.embed(X)
+    assert cache_info()["rows_computed"] == X.shape[0]
+    np.testing.assert_array_equal(embedder.transform(X), E)
+    np.testing.assert_array_equal(embedder.logits(X), logits)
+    assert cache_info()["rows_computed"] == X.shape[0]  # no second pass
+
+
+def test_eval_mode_restored_and_batches_agree(image_net):
+    X, _ = _images()
+    image_net.module_.train()
+    small = SkorchEmbedder(image_net, frozen=True, batch_size=7, cache=False).transform(X)
+    assert image_net.module_.training
+    image_net.module_.eval()
+    large = SkorchEmbedder(image_net, frozen=True, batch_size=512, cache=False).transform(X)
+    np.testing.assert_allclose(small, large, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- head
+
+
+def test_binary_head_reproduces_logit_difference(table_net):
+    X, _ = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True)
+    head = embedder.head()
+    E, logits = embedder.embed(X)
+    assert isinstance(head, LinearHead) and head.coef_.shape == (1, 8)
+    np.testing.assert_allclose(head.decision_function(E), logits[:, 1] - logits[:, 0],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(head.predict_proba(E), table_net.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
+    assert np.array_equal(head.predict(E), table_net.predict(X))
+    assert head.classes_.tolist() == [0, 1]
+
+
+def test_multiclass_head_reproduces_logits(image_net):
+    X, _ = _images()
+    embedder = SkorchEmbedder(image_net, frozen=True)
+    head = embedder.head()
+    E, logits = embedder.embed(X)
+    assert head.coef_.shape == (3, 16)
+    np.testing.assert_allclose(head.decision_function(E), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(head.predict_proba(E), softmax(logits, axis=1), atol=1e-6)
+
+
+def test_head_classes_follow_the_labels_of_an_erm_fit():
+    X, y = _table()
+    labels = np.array(["neg", "pos"])[y]
+    net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=2, random_state=0, verbose=0)
+    embedder = SkorchEmbedder(net, random_state=0).fit(X, labels)
+    assert embedder.classes_.tolist() == ["neg", "pos"]
+    head = embedder.head()
+    assert head.classes_.tolist() == ["neg", "pos"]
+    assert set(head.predict(embedder.transform(X))) <= {"neg", "pos"}
+
+
+def test_linear_head_fit_is_a_plain_logistic_regression():
+    X, y = _table()
+    head = LinearHead(C=0.5).fit(X, y)
+    reference = LogisticRegression(C=0.5, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(head.coef_, reference.coef_, rtol=1e-6)
+    np.testing.assert_allclose(head.decision_function(X), reference.decision_function(X),
+                               rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------ frozen, search, cache
+
+
+def _grid_search(net, X, y, grid, cache):
+    pipe = make_midlogit_pipeline(net, band_width=0.6, n_clusters=2, random_state=0)
+    pipe.set_params(skorchembedder__cache=cache)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    return pipe, GridSearchCV(pipe, grid, cv=cv).fit(X, y)
+
+
+def test_grid_search_keeps_the_backbone_and_computes_each_distinct_row_once(table_net):
+    X, y = _table()
+    # ten repeated rows: distinct rows are computed once, wherever they appear
+    X, y = np.concatenate([X, X[:10]]), np.concatenate([y, y[:10]])
+    n_distinct = np.unique(X, axis=0).shape[0]
+    before = _state(table_net)
+    grid = {"logitbandselector__band_width": [0.4, 0.6, 0.8],
+            "embeddingclusterer__n_clusters": [1, 2, 3]}
+    pipe, search = _grid_search(table_net, X, y, grid, cache=True)
+    info = cache_info()
+    assert info["rows_computed"] == n_distinct == X.shape[0] - 10
+    assert info["rows_reused"] > 0
+
+    embedder = search.best_estimator_.named_steps["skorchembedder"]
+    assert embedder is pipe.named_steps["skorchembedder"]
+    assert embedder.net_ is table_net
+    assert _same_state(before, _state(table_net))
+    selector = search.best_estimator_.named_steps["logitbandselector"]
+    assert isinstance(selector.estimator, FrozenEstimator)
+    weight = table_net.module_.head.weight.detach().double().numpy()
+    np.testing.assert_array_equal(selector.estimator.coef_, (weight[1] - weight[0])[None])
+
+
+def test_without_the_cache_every_fit_and_score_runs_the_backbone(table_net):
+    X, y = _table()
+    grid = {"logitbandselector__band_width": [0.4, 0.8]}
+    _grid_search(table_net, X, y, grid, cache=False)
+    # 2 candidates x 3 folds x (fit on the train fold + score on the test fold) + refit
+    assert cache_info()["rows_computed"] == 2 * 3 * X.shape[0] + X.shape[0]
+
+
+def test_cache_returns_what_the_backbone_computes(image_net):
+    X, _ = _images()
+    direct = SkorchEmbedder(image_net, frozen=True, cache=False).embed(X)
+    cached = SkorchEmbedder(image_net, frozen=True)
+    cached.embed(X[:40])  # warm half the rows
+    mixed = cached.embed(X[::-1])
+    assert cache_info()["rows_computed"] == X.shape[0] + X.shape[0]  # 90 direct + 40 + 50
+    np.testing.assert_array_equal(mixed[0], direct[0][::-1])
+    np.testing.assert_array_equal(mixed[1], direct[1][::-1])
+
+
+def test_cache_is_keyed_on_the_weights_and_the_layer(table_net):
+    X, _ = _table()
+    net = pickle.loads(pickle.dumps(table_net))
+    embedder = SkorchEmbedder(net, frozen=True)
+    first = embedder.transform(X)
+    SkorchEmbedder(net, frozen=True, layer="body.0").transform(X)
+    assert cache_info()["rows_computed"] == 2 * X.shape[0]
+    with torch.no_grad():
+        net.module_.body[0].bias.add_(1.0)
+    changed = embedder.transform(X)
+    assert cache_info()["rows_computed"] == 3 * X.shape[0]
+    assert not np.array_equal(first, changed)
+
+
+def test_cache_is_bounded_by_bytes(table_net):
+    X, _ = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True)
+    row_bytes = 8 + 4 * (8 + 2)  # key, embedding, logits
+    set_cache_limit(60 * row_bytes)
+    embedder.transform(X[:50])
+    embedder.transform(X[50:100])  # evicts the first block
+    info = cache_info()
+    assert info["n_bytes"] <= 60 * row_bytes and info["n_blocks"] == 1
+    embedder.transform(X[:50])
+    assert cache_info()["rows_computed"] == 150
+    embedder.transform(X[:50])
+    assert cache_info()["rows_computed"] == 150
+    set_cache_limit(0)
+    assert cache_info()["n_bytes"] == 0
+
+
+# ----------------------------------------------------------------- training and with_head
+
+
+def test_erm_fit_trains_a_clone_and_leaves_the_users_net(capsys):
+    X, y = _table()
+    module = MLP(4, 2, hidden=(8,))
+    weights = {k: v.clone() for k, v in module.state_dict().items()}
+    net = make_net(module, max_epochs=2, verbose=1)
+    embedder = SkorchEmbedder(net, random_state=0).fit(X, y)
+    assert "train_loss" in capsys.readouterr().out
+    assert embedder.net_ is not net and not getattr(net, "initialized_", False)
+    assert _same_state(weights, module.state_dict())
+    quiet = make_net(MLP(4, 2, hidden=(8,)), max_epochs=2, verbose=0)
+    SkorchEmbedder(quiet, random_state=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_random_state_makes_training_deterministic():
+    X, y = _images()
+    rng_state = torch.random.get_rng_state()
+
+    def fit(seed, module_seed=0):
+        torch.manual_seed(module_seed)  # a different module instance each time
+        module = ConvNet(3, 3, image_size=8, penultimate=16)
+        net = make_net(module, max_epochs=2, batch_size=16, random_state=0, verbose=0,
+                       valid_fraction=0.2)
+        embedder = SkorchEmbedder(net, random_state=seed, cache=False).fit(X, y)
+        return embedder.transform(X), _state(embedder.net_)
+
+    torch.random.set_rng_state(rng_state)
+    E1, state1 = fit(0, module_seed=1)
+    E2, state2 = fit(0, module_seed=2)
+    E3, _ = fit(1)
+    assert _same_state(state1, state2)
+    np.testing.assert_array_equal(E1, E2)
+    assert not np.array_equal(E1, E3)
+
+
+def test_fit_leaves_the_global_torch_rng_alone():
+    X, y = _table()
+    net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=1, verbose=0)
+    before = torch.random.get_rng_state()
+    SkorchEmbedder(net, random_state=0).fit(X, y)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_with_head_predicts_as_the_pipeline(table_net):
+    X, y = _table()
+    before = _state(table_net)
+    pipe = make_midlogit_pipeline(table_net, band_width=0.6, n_clusters=2, random_state=0)
+    pipe.fit(X, y)
+    embedder = pipe.named_steps["skorchembedder"]
+    retrainer = pipe.named_steps["lastlayerretrainer"]
+    new_net = embedder.with_head(retrainer)
+    assert new_net is not table_net
+    assert _same_state(before, _state(table_net))
+    X_new, _ = _table(seed=1)
+    np.testing.assert_array_equal(retrainer.classes_[new_net.predict(X_new)],
+                                  pipe.predict(X_new))
+    diff = np.diff(new_net.forward(X_new, training=False).numpy(), axis=1).ravel()
+    np.testing.assert_allclose(diff, pipe.decision_function(X_new), rtol=1e-4, atol=1e-4)
+
+
+def test_with_head_multiclass(image_net):
+    X, y = _images()
+    embedder = SkorchEmbedder(image_net, frozen=True)
+    E = embedder.transform(X)
+    retrainer = LastLayerRetrainer(random_state=0).fit(E, y)
+    new_net = embedder.with_head(retrainer)
+    np.testing.assert_array_equal(new_net.predict(X), retrainer.predict(E))
+    assert image_net.module_.head is not new_net.module_.head
+
+
+def test_pickled_embedder_gives_the_same_embeddings(image_net):
+    X, y = _images()
+    net = make_net(ConvNet(3, 3, image_size=8, penultimate=16), max_epochs=1,
+                   random_state=0, verbose=0)
+    embedder = SkorchEmbedder(net, random_state=0).fit(X, y)
+    E = embedder.transform(X)
+    restored = pickle.loads(pickle.dumps(embedder))
+    clear_cache()
+    np.testing.assert_array_equal(restored.transform(X), E)
+    assert cache_info()["rows_computed"] == X.shape[0]
+    frozen = pickle.loads(pickle.dumps(SkorchEmbedder(image_net, frozen=True).fit(X)))
+    np.testing.assert_array_equal(frozen.logits(X), image_net.forward(X).numpy())
+
+
+def test_make_midlogit_pipeline_wires_the_head(table_net):
+    pipe = make_midlogit_pipeline(table_net, band_width=0.2, n_clusters=3, C=0.1,
+                                  random_state=0)
+    names = [name for name, _ in pipe.steps]
+    assert names == ["skorchembedder", "logitbandselector", "embeddingclusterer",
+                     "lastlayerretrainer"]
+    assert pipe.named_steps["skorchembedder"].frozen
+    assert pipe.named_steps["logitbandselector"].band_width == 0.2
+    assert pipe.named_steps["embeddingclusterer"].n_clusters == 3
+    assert pipe.named_steps["lastlayerretrainer"].C == 0.1
+    X, y = _table()
+    pipe.fit(X, y)
+    selector = pipe.named_steps["logitbandselector"]
+    logits = SkorchEmbedder(table_net, frozen=True).logits(X)
+    np.testing.assert_allclose(selector.logits_[:, 1], logits[:, 1] - logits[:, 0],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_make_net_seeds_the_initial_weights():
+    first = make_net(MLP(4, 2), random_state=3, verbose=0).initialize()
+    second = make_net(MLP(4, 2), random_state=3, verbose=0).initialize()
+    other = make_net(MLP(4, 2), random_state=4, verbose=0).initialize()
+    assert _same_state(_state(first), _state(second))
+    assert not _same_state(_state(first), _state(other))
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class _NoLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, X):
+        return self.pool(self.conv(X)).flatten(1)
+
+
+def test_error_messages(table_net, image_net):
+    X, y = _table()
+    images, _ = _images()
+    with pytest.raises(ValueError, match=r"layer='nope' is not a submodule.*'body.0'"):
+        SkorchEmbedder(table_net, frozen=True, layer="nope").transform(X)
+    no_linear = make_net(_NoLinear(), verbose=0).initialize()
+    pictures = np.zeros((3, 1, 6, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"has no nn.Linear.*pass layer=.*'conv'"):
+        SkorchEmbedder(no_linear, frozen=True).transform(pictures)
+    assert SkorchEmbedder(no_linear, frozen=True, layer="pool").transform(pictures).shape \
+        == (3, 2)
+    with pytest.raises(ValueError, match="not initialized: call net.fit"):
+        SkorchEmbedder(make_net(MLP(4, 2), verbose=0), frozen=True).transform(X)
+    with pytest.raises(ValueError, match="frozen=True needs a trained net; pass net="):
+        SkorchEmbedder(frozen=True).fit(X)
+    with pytest.raises(ValueError, match="net must be a skorch.NeuralNetClassifier"):
+        SkorchEmbedder(LogisticRegression()).fit(X, y)
+    with pytest.raises(NotFittedError, match="call fit"):
+        SkorchEmbedder(make_net(MLP(4, 2), verbose=0)).transform(X)
+    with pytest.raises(ValueError, match="could not take inputs of shape"):
+        SkorchEmbedder(image_net, frozen=True).transform(X)
+    fitted = SkorchEmbedder(table_net, frozen=True).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        fitted.transform(X[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.transform(np.where(np.eye(150, 4, dtype=bool), np.nan, X))
+    with pytest.raises(ValueError, match="y holds labels \\[7\\]"):
+        SkorchEmbedder(table_net, frozen=True).fit(X, np.full(150, 7))
+    with pytest.raises(ValueError, match="y holds 1 class"):
+        SkorchEmbedder(make_net(MLP(4, 2), verbose=0)).fit(X, np.zeros(150))
+    with pytest.raises(ValueError, match="has 3 outputs but y holds 2 classes"):
+        SkorchEmbedder(make_net(MLP(4, 3), max_epochs=1, verbose=0)).fit(X, y)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        SkorchEmbedder(table_net, frozen=True, batch_size=0).transform(X)
+    with pytest.raises(ValueError, match="net=None builds an MLP for 2-D tables"):
+        SkorchEmbedder().fit(images, np.arange(90) % 3)
+    with pytest.raises(ValueError, match="valid_fraction must be in"):
+        make_net(MLP(4, 2), valid_fraction=1.5)
+    with pytest.raises(ValueError, match="max_bytes must be a non-negative int"):
+        set_cache_limit(-1)
+
+
+def test_head_and_with_head_errors(table_net):
+    X, y = _table()
+    with pytest.raises(ValueError, match="head\\(\\) needs the default embedding"):
+        SkorchEmbedder(table_net, frozen=True, layer="body.0").head()
+    embedder = SkorchEmbedder(table_net, frozen=True)
+    with pytest.raises(NotFittedError):
+        embedder.with_head(LastLayerRetrainer())
+    with pytest.raises(ValueError, match="fitted on 4 features but the net's last layer"):
+        embedder.with_head(LastLayerRetrainer().fit(X, y))
+    E = embedder.transform(X)
+    with pytest.raises(ValueError, match="differ from the net's classes"):
+        embedder.with_head(LastLayerRetrainer().fit(E, y + 1))
+    with pytest.raises(ValueError, match="must have to_torch"):
+        embedder.with_head(LogisticRegression().fit(E, y))
+    one_output = make_net(MLP(4, 1), verbose=0).initialize()
+    with pytest.raises(ValueError, match="has 1 output; head\\(\\) needs one logit"):
+        SkorchEmbedder(one_output, frozen=True).head()
+    with pytest.raises(ValueError, match="weight must have shape"):
+        LinearHead.from_weights(np.zeros((1, 3)), np.zeros(1), [0])
+    with pytest.raises(ValueError, match="one entry per row of weight"):
+        LinearHead.from_weights(np.zeros((2, 3)), np.zeros(3), [0, 1])
+    with pytest.raises(ValueError, match="y holds 1 class"):
+        LinearHead().fit(X, np.zeros(150))
+
+
+# ---------------------------------------------------------------------- torch boundary
+
+
+def test_the_core_imports_without_torch():
+    script = textwrap.dedent(
+        """
+        import importlib, pkgutil, sys
+
+        class HideTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "skorch"):
+                    raise ImportError(f"{name} is hidden for this test")
+                return None
+
+        sys.meta_path.insert(0, HideTorch())
+        import midlogit
+        names = [m.name for m in pkgutil.iter_modules(midlogit.__path__)
+                 if m.name != "backbones"]
+        for name in names:
+            importlib.import_module(f"midlogit.{name}")
+        assert not [m for m in sys.modules if m.split(".")[0] in ("torch", "skorch")]
+        try:
+            import midlogit.backbones
+        except ImportError:
+            print("blocked", sorted(names))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("blocked")
+    for core in ("selection", "clustering", "retraining", "pipeline", "metrics"):
+        assert f"'{core}'" in result.stdout
