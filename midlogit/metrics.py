@@ -72,7 +72,7 @@ def group_accuracies(y_true, y_pred, *, groups):
     names, codes = np.unique(groups, return_inverse=True)
     correct = np.bincount(codes, weights=y_true == y_pred, minlength=names.size)
     counts = np.bincount(codes, minlength=names.size)
-    return {name.item(): float(c / n) for name, c, n in zip(names, correct, counts)}
+    return {name: float(c / n) for name, c, n in zip(names.tolist(), correct, counts)}
 
 
 def worst_group_accuracy(y_true, y_pred, *, groups):
