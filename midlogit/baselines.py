@@ -109,9 +109,9 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
         check_classification_targets(y)
         n = y.shape[0]
         if isinstance(self.n_samples, numbers.Integral) and 1 <= self.n_samples <= n:
-            fraction = self.n_samples / n
+            total = int(self.n_samples)
         elif isinstance(self.n_samples, numbers.Real) and 0 < self.n_samples <= 1:
-            fraction = float(self.n_samples)
+            total = max(1, round(float(self.n_samples) * n))
         else:
             raise ValueError(
                 f"n_samples must be a count in [1, {n}] or a fraction in (0, 1], got "
@@ -119,11 +119,15 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
             )
         rng = check_random_state(self.random_state)
         strata = y if self.stratify else np.zeros(n, dtype=int)
-        kept = []
-        for label in np.unique(strata):
-            rows = np.flatnonzero(strata == label)
-            size = max(1, round(fraction * rows.size))
-            kept.append(rng.choice(rows, size=size, replace=False))
+        labels, counts = np.unique(strata, return_counts=True)
+        # Largest remainders: per-stratum sizes proportional to the strata, summing to total.
+        quotas = total * counts / n
+        sizes = np.floor(quotas).astype(int)
+        sizes[np.argsort(sizes - quotas, kind="stable")[: total - sizes.sum()]] += 1
+        kept = [
+            rng.choice(np.flatnonzero(strata == label), size=size, replace=False)
+            for label, size in zip(labels, sizes)
+        ]
         self.sample_indices_ = np.sort(np.concatenate(kept))
         return X, y
 
