@@ -1,0 +1,158 @@
+"""EmbeddingClusterer: per-class clusters, balanced resampling, any clusterer, predict."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+
+from midlogit.clustering import EmbeddingClusterer
+
+# (class, blob) sizes: the blobs of a class sit at opposite ends of a "spurious" axis.
+SIZES = {(0, 0): 40, (0, 1): 10, (1, 0): 30, (1, 1): 20}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.RandomState(0)
+    y = np.concatenate([np.full(n, label) for (label, _), n in SIZES.items()])
+    blob = np.concatenate([np.full(n, b) for (_, b), n in SIZES.items()])
+    centers = np.c_[5.0 * y, np.where(blob == 1, 3.0, -3.0)]
+    X = centers + 0.5 * rng.randn(y.size, 2)
+    order = rng.permutation(y.size)
+    return X[order], y[order], (2 * y + blob)[order]
+
+
+def test_cluster_ids_are_unique_across_classes(blobs):
+    X, y, _ = blobs
+    clusterer = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y)
+    assert set(clusterer.labels_[y == 0]) == {0, 1}
+    assert set(clusterer.labels_[y == 1]) == {2, 3}
+    np.testing.assert_array_equal(clusterer.cluster_classes_, [0, 0, 1, 1])
+    np.testing.assert_array_equal(clusterer.cluster_classes_[clusterer.labels_], y)
+
+
+def test_clusters_recover_the_planted_blobs(blobs):
+    X, y, truth = blobs
+    labels = EmbeddingClusterer(n_clusters=2, random_state=0).fit_predict(X, y)
+    assert adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_undersample_gives_every_pseudo_group_the_smallest_size(blobs):
+    X, y, _ = blobs
+    clusterer = EmbeddingClusterer(n_clusters=2, random_state=0)
+    X_res, y_res = clusterer.fit_resample(X, y)
+    counts = np.bincount(clusterer.labels_)
+    assert sorted(counts.tolist()) == [10, 20, 30, 40]
+    assert np.bincount(clusterer.labels_[clusterer.sample_indices_]).tolist() == [10] * 4
+    assert np.unique(clusterer.sample_indices_).size == 40
+    np.testing.assert_array_equal(X_res, X[clusterer.sample_indices_])
+    np.testing.assert_array_equal(y_res, y[clusterer.sample_indices_])
+
+
+def test_oversample_gives_every_pseudo_group_the_largest_size(blobs):
+    X, y, _ = blobs
+    clusterer = EmbeddingClusterer(n_clusters=2, sampling="oversample", random_state=0)
+    _, y_res = clusterer.fit_resample(X, y)
+    assert np.bincount(clusterer.labels_[clusterer.sample_indices_]).tolist() == [40] * 4
+    assert np.bincount(clusterer.sample_indices_, minlength=y.size).min() == 1
+    assert np.bincount(y_res).tolist() == [80, 80]
+
+
+def test_cluster_centers_are_the_means_of_their_rows(blobs):
+    X, y, _ = blobs
+    clusterer = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y)
+    for cluster, center in enumerate(clusterer.cluster_centers_):
+        np.testing.assert_allclose(center, X[clusterer.labels_ == cluster].mean(axis=0))
+
+
+def test_predict_is_nearest_centroid_in_the_clustering_space(blobs):
+    X, y, _ = blobs
+    clusterer = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y)
+    queries = np.random.RandomState(1).uniform(-4, 9, size=(50, 2))
+    centers = (clusterer.cluster_centers_ - clusterer.mean_) / clusterer.scale_
+    expected = [
+        int(np.argmin([np.sum(((q - clusterer.mean_) / clusterer.scale_ - c) ** 2)
+                       for c in centers]))
+        for q in queries
+    ]
+    np.testing.assert_array_equal(clusterer.predict(queries), expected)
+    np.testing.assert_array_equal(clusterer.predict(X), clusterer.labels_)
+
+
+def test_agglomerative_clustering_is_accepted_and_left_untouched(blobs):
+    X, y, truth = blobs
+    given = AgglomerativeClustering(n_clusters=7, linkage="ward")
+    clusterer = EmbeddingClusterer(n_clusters=2, clusterer=given).fit(X, y)
+    assert adjusted_rand_score(truth, clusterer.labels_) == 1.0
+    assert given.get_params()["n_clusters"] == 7
+    assert not hasattr(given, "labels_")
+
+
+def test_gaussian_mixture_gets_n_components(blobs):
+    X, y, truth = blobs
+    given = GaussianMixture(n_components=5)
+    clusterer = EmbeddingClusterer(n_clusters=2, clusterer=given, random_state=0).fit(X, y)
+    assert set(clusterer.labels_) == {0, 1, 2, 3}
+    assert adjusted_rand_score(truth, clusterer.labels_) == 1.0
+    assert given.get_params()["n_components"] == 5
+
+
+def test_clusterer_without_a_seed_is_seeded_by_random_state(blobs):
+    X, y, _ = blobs
+    rng = np.random.RandomState(3)
+    X = np.r_[X, rng.randn(60, 2) * 4]
+    y = np.r_[y, rng.randint(0, 2, 60)]
+
+    def fit(seed):
+        return EmbeddingClusterer(
+            n_clusters=4, clusterer=KMeans(n_init=1), random_state=seed
+        ).fit_resample(X, y)
+
+    for first, second in zip(fit(5), fit(5)):
+        np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("sampling", ["undersample", "oversample"])
+def test_same_random_state_same_clusters_and_rows(blobs, sampling):
+    X, y, _ = blobs
+    first = EmbeddingClusterer(n_clusters=3, sampling=sampling, random_state=0).fit(X, y)
+    second = EmbeddingClusterer(n_clusters=3, sampling=sampling, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.sample_indices_, second.sample_indices_)
+    np.testing.assert_array_equal(first.cluster_centers_, second.cluster_centers_)
+
+
+def test_without_per_class_all_rows_are_clustered_together(blobs):
+    X, y, _ = blobs
+    clusterer = EmbeddingClusterer(n_clusters=4, per_class=False, random_state=0).fit(X, y)
+    assert set(clusterer.labels_) == {0, 1, 2, 3}
+    assert clusterer.cluster_classes_.tolist() == [None] * 4
+    # The blobs are far apart, so clustering all rows still finds them.
+    _, _, truth = blobs
+    assert adjusted_rand_score(truth, clusterer.labels_) == 1.0
+
+
+def test_fit_without_labels_clusters_all_rows(blobs):
+    X, _, truth = blobs
+    labels = EmbeddingClusterer(n_clusters=4, random_state=0).fit_predict(X)
+    assert adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_standardize_keeps_a_large_dimension_from_dominating():
+    rng = np.random.RandomState(0)
+    blob = np.repeat([0, 1], 50)
+    X = np.c_[0.03 * (2 * blob - 1) + 0.005 * rng.randn(100), rng.uniform(-1, 1, 100)]
+    y = np.zeros(100, dtype=int)
+    scaled = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y)
+    raw = EmbeddingClusterer(n_clusters=2, standardize=False, random_state=0).fit(X, y)
+    assert adjusted_rand_score(blob, scaled.labels_) == 1.0
+    assert adjusted_rand_score(blob, raw.labels_) < 0.5
+
+
+def test_float32_embeddings_stay_float32(blobs):
+    X, y, _ = blobs
+    X_res, _ = EmbeddingClusterer(n_clusters=2, random_state=0).fit_resample(
+        X.astype(np.float32), y
+    )
+    assert X_res.dtype == np.float32
