@@ -292,11 +292,21 @@ class Pipeline(BaseEstimator):
                 fitted_input = step if memory.location is None else clone(step)
                 X, fitted = cached_fit_transform(fitted_input, X, y, step_params)
                 self.steps[position] = (name, fitted)
-            if self.verbose:
-                print(
-                    f"[Pipeline] ({position + 1} of {len(self.steps)}) {name} "
-                    f"fitted in {time.perf_counter() - start:.1f}s"
-                )
+            self._log_fit(position, start)
+
+    def _log_fit(self, position, start):
+        if self.verbose:
+            print(
+                f"[Pipeline] ({position + 1} of {len(self.steps)}) {self.steps[position][0]} "
+                f"fitted in {time.perf_counter() - start:.1f}s"
+            )
+
+    def _fit_final(self, method, Xt, yt, params):
+        """Call ``method`` of the final step on the resampled data, logging its time."""
+        start = time.perf_counter()
+        result = getattr(self._final_estimator, method)(Xt, yt, **params)
+        self._log_fit(len(self.steps) - 1, start)
+        return result
 
     @staticmethod
     def _align(step_params, n_input, kept):
@@ -338,7 +348,7 @@ class Pipeline(BaseEstimator):
         Xt, yt, final_params = self._fit_steps(X, y, params)
         final = self._final_estimator
         if not _is_passthrough(final):
-            final.fit(Xt, yt, **final_params)
+            self._fit_final("fit", Xt, yt, final_params)
         return self
 
     @available_if(_final_has("fit_transform"))
@@ -353,7 +363,7 @@ class Pipeline(BaseEstimator):
         final = self._final_estimator
         if _is_passthrough(final):
             return Xt
-        return final.fit_transform(Xt, yt, **final_params)
+        return self._fit_final("fit_transform", Xt, yt, final_params)
 
     @available_if(_final_has("fit_predict"))
     def fit_predict(self, X, y=None, **params):
@@ -364,7 +374,7 @@ class Pipeline(BaseEstimator):
         y_pred : ndarray
         """
         Xt, yt, final_params = self._fit_steps(X, y, params)
-        return self._final_estimator.fit_predict(Xt, yt, **final_params)
+        return self._fit_final("fit_predict", Xt, yt, final_params)
 
     @available_if(_final_has("fit_resample"))
     def fit_resample(self, X, y, **params):
@@ -375,7 +385,7 @@ class Pipeline(BaseEstimator):
         X_res, y_res : ndarray
         """
         Xt, yt, final_params = self._fit_steps(X, y, params)
-        return self._final_estimator.fit_resample(Xt, yt, **final_params)
+        return self._fit_final("fit_resample", Xt, yt, final_params)
 
     # --- inference: samplers are skipped ----------------------------------------------
     def _transform_input(self, X):
