@@ -28,10 +28,25 @@ embeddings.
 # group is a (class, spurious attribute) pair; ``y1@a0`` is class 1 with the spurious
 # attribute of class 0 — a minority group in the biased splits.
 import numpy as np
+import sklearn
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 
+from midlogit.clustering import EmbeddingClusterer
+from midlogit.comparison import DFR_C_VALUES
 from midlogit.datasets import make_spurious_gaussians
+from midlogit.demo import format_table
+from midlogit.metrics import (
+    group_accuracies,
+    make_pseudo_group_scorer,
+    worst_group_accuracy,
+    worst_group_scorer,
+)
+from midlogit.pipeline import make_pipeline
+from midlogit.plotting import plot_group_accuracies, plot_logit_histogram
+from midlogit.retraining import LastLayerRetrainer
+from midlogit.selection import LogitBandSelector
 
 train = make_spurious_gaussians(4000, bias=0.95, random_state=0)
 held_out = make_spurious_gaussians(2000, bias=0.95, random_state=1)
@@ -47,7 +62,6 @@ for name, split in [("held_out", held_out), ("test", test)]:
 # -------------
 # Trained on the biased rows, it gets most of the majority groups right and most of
 # the minority groups wrong.
-from midlogit.metrics import group_accuracies
 
 erm = LogisticRegression().fit(train.data, train.target)
 erm_groups = group_accuracies(test.target, erm.predict(test.data), groups=test.groups)
@@ -60,13 +74,6 @@ print({group_names[str(g)]: round(acc, 3) for g, acc in erm_groups.items()})
 # then a subset balanced across clusters of the band. Its band position, width and
 # cluster count are chosen by worst accuracy over *pseudo-groups* — each class split
 # by whether the ERM model got the row right — which need no group labels.
-from sklearn.model_selection import GridSearchCV
-
-from midlogit.clustering import EmbeddingClusterer
-from midlogit.metrics import make_pseudo_group_scorer
-from midlogit.pipeline import make_pipeline
-from midlogit.retraining import LastLayerRetrainer
-from midlogit.selection import LogitBandSelector
 
 pipe = make_pipeline(
     LogitBandSelector(estimator=FrozenEstimator(erm), random_state=0),
@@ -97,7 +104,6 @@ for center in grid["logitbandselector__band_center"]:
 # band the search chose. Rows of the minority group ``y1@a0`` look like class 0 to a
 # model that learned the shortcut, so they collect at the low end of their own class's
 # logit, and the search moved the band there.
-from midlogit.plotting import plot_logit_histogram
 
 selector = search.best_estimator_.named_steps["logitbandselector"]
 is_class_1 = held_out.target == 1
@@ -115,10 +121,6 @@ fig.axes[0].set_title("ERM logit of class 1, held-out rows of class 1")
 # DFR fits an L1 logistic regression on group-balanced subsamples and averages 20 of
 # them; its ``C`` is chosen by worst-group accuracy. Both the fit and the scorer need
 # the groups, which reach them through scikit-learn's metadata routing.
-import sklearn
-
-from midlogit.comparison import DFR_C_VALUES
-from midlogit.metrics import worst_group_scorer
 
 with sklearn.config_context(enable_metadata_routing=True):
     dfr_head = LastLayerRetrainer(penalty="l1", n_subsamples=20, random_state=0)
@@ -130,9 +132,6 @@ print("DFR chose C =", dfr.best_params_["C"])
 # %%
 # Comparison on the unbiased test split
 # -------------------------------------
-from midlogit.demo import format_table
-from midlogit.metrics import worst_group_accuracy
-from midlogit.plotting import plot_group_accuracies
 
 # Rows each head was retrained on: the curated subset, and one group-balanced subsample.
 dfr_rows = np.bincount(held_out.groups).min() * np.unique(held_out.groups).size
