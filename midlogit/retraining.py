@@ -28,8 +28,8 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     penalty : {"l2", "l1"}, default="l2"
-        Regularisation. ``"l1"`` uses liblinear for two classes (the DFR recipe) and
-        saga otherwise.
+        Regularisation. ``"l1"`` uses liblinear (the DFR recipe), one-vs-rest for more
+        than two classes; ``"l2"`` uses lbfgs.
     C : float, default=1.0
         Inverse regularisation strength.
     standardize : bool, default=True
@@ -166,13 +166,12 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
                     "A group-balanced subsample lacks a class; groups must be finer than "
                     "the classes (e.g. (class, attribute) pairs)."
                 )
-            model = self._logistic_regression(rng).fit(
-                Z[rows],
-                y_codes[rows],
-                sample_weight=None if sample_weight is None else sample_weight[rows],
+            coef, intercept = self._fit_one(
+                Z[rows], y_codes[rows],
+                None if sample_weight is None else sample_weight[rows], rng,
             )
-            coefs.append(model.coef_)
-            intercepts.append(model.intercept_)
+            coefs.append(coef)
+            intercepts.append(intercept)
         coef = np.mean(coefs, axis=0)
         intercept = np.mean(intercepts, axis=0)
         self.coef_ = coef / self.scale_
@@ -192,19 +191,31 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
 
     def _logistic_regression(self, rng):
         l1 = self.penalty == "l1"
-        if l1:
-            solver = "liblinear" if self.classes_.size == 2 else "saga"
-        else:
-            solver = "lbfgs"
         penalty = {"l1_ratio": float(l1)} if _L1_RATIO_API else {"penalty": self.penalty}
-        return LogisticRegression(
+        model = LogisticRegression(
             C=self.C,
             **penalty,
-            solver=solver,
+            solver="liblinear" if l1 else "lbfgs",
             class_weight=self._class_weight_codes(),
             max_iter=self.max_iter,
             random_state=rng.randint(np.iinfo(np.int32).max),
         )
+        return model
+
+    def _fit_one(self, Z, y_codes, sample_weight, rng):
+        """Coefficients of one fit; L1 with more than two classes is one-vs-rest."""
+        if self.penalty == "l2" or self.classes_.size == 2:
+            model = self._logistic_regression(rng).fit(Z, y_codes, sample_weight=sample_weight)
+            return model.coef_, model.intercept_
+        weights = self._class_weight_codes()
+        models = []
+        for k in range(self.classes_.size):
+            model = self._logistic_regression(rng)
+            if isinstance(weights, dict):
+                model.set_params(class_weight={True: weights[k], False: 1.0})
+            models.append(model.fit(Z, y_codes == k, sample_weight=sample_weight))
+        return (np.vstack([m.coef_ for m in models]),
+                np.concatenate([m.intercept_ for m in models]))
 
     def _class_weight_codes(self):
         if isinstance(self.class_weight, dict):
