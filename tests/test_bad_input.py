@@ -1,0 +1,415 @@
+"""Bad input gets a ValueError (or NotFittedError) naming the parameter; inputs stay intact.
+
+One test per case; a case that applies to several estimators is parametrized over them.
+"""
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.cluster import DBSCAN
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+
+from midlogit.baselines import (
+    ClassBalancedSampler,
+    ErrorSetSelector,
+    GroupBalancedSampler,
+    RandomSubsetSampler,
+)
+from midlogit.clustering import EmbeddingClusterer
+from midlogit.pipeline import make_pipeline
+from midlogit.retraining import LastLayerRetrainer
+from midlogit.selection import LogitBandSelector
+
+SAMPLERS = {
+    "LogitBandSelector": lambda: LogitBandSelector(cv=3, random_state=0),
+    "EmbeddingClusterer": lambda: EmbeddingClusterer(n_clusters=2, random_state=0),
+    "ClassBalancedSampler": lambda: ClassBalancedSampler(random_state=0),
+    "RandomSubsetSampler": lambda: RandomSubsetSampler(random_state=0),
+    "ErrorSetSelector": lambda: ErrorSetSelector(cv=3, random_state=0),
+    "GroupBalancedSampler": lambda: GroupBalancedSampler(random_state=0),
+}
+ESTIMATORS = {**SAMPLERS, "LastLayerRetrainer": lambda: LastLayerRetrainer(random_state=0)}
+
+
+class FixedLogits(ClassifierMixin, BaseEstimator):
+    """A classifier whose logits are the first column of X (two classes)."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=float)[:, 0]
+
+
+def toy(n=40, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 2
+    X = np.c_[y + rng.randn(n), rng.randn(n, 2)]
+    groups = 2 * y + (np.arange(n) % 4 >= 2)
+    return X, y, groups
+
+
+def fit_any(estimator, X, y, groups=None):
+    """fit_resample for a sampler, fit for the retrainer; groups where they are used."""
+    kwargs = {"groups": groups} if isinstance(estimator, GroupBalancedSampler) else {}
+    if hasattr(estimator, "fit_resample"):
+        return estimator.fit_resample(X, y, **kwargs)
+    return estimator.fit(X, y, **kwargs)
+
+
+def fitted_selector_on_logits(logits, y, **params):
+    stub = FrozenEstimator(FixedLogits().fit(logits, y))
+    return LogitBandSelector(estimator=stub, **params).fit(logits, y)
+
+
+# --- features and logits ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_nan_in_features(name):
+    X, y, groups = toy()
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        fit_any(ESTIMATORS[name](), X, y, groups)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_inf_in_features(name):
+    X, y, groups = toy()
+    X[5, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        fit_any(ESTIMATORS[name](), X, y, groups)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_nan_in_labels(name):
+    X, y, groups = toy()
+    y = y.astype(float)
+    y[2] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        fit_any(ESTIMATORS[name](), X, y, groups)
+
+
+@pytest.mark.parametrize("selector", [LogitBandSelector, ErrorSetSelector])
+def test_nan_logits_from_the_estimator(selector):
+    X, y, _ = toy()
+
+    class NanLogits(FixedLogits):
+        def decision_function(self, X):
+            values = super().decision_function(X)
+            values[7] = np.nan
+            return values
+
+    estimator = FrozenEstimator(NanLogits().fit(X, y))
+    with pytest.raises(ValueError, match="estimator returned NaN or infinite logits"):
+        selector(estimator=estimator).fit(X, y)
+
+
+# --- bands and clusters ----------------------------------------------------------------
+
+
+def test_empty_band():
+    # Two rows per class at logits 0 and 1: the quantiles 0.49 to 0.51 lie between them.
+    logits = np.array([[0.0], [1.0], [0.0], [1.0]])
+    y = np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"band is empty.*widen band_width"):
+        fitted_selector_on_logits(logits, y, band_width=0.02)
+
+
+def test_band_with_one_class():
+    # Class 0 has logits 0 and 1 (none in the band), class 1 has 0, 0.5 and 1.
+    logits = np.array([[0.0], [1.0], [0.0], [0.5], [1.0]])
+    y = np.array([0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match=r"band holds only class .*1.*widen band_width"):
+        fitted_selector_on_logits(logits, y, band_width=0.02)
+
+
+def test_band_classes_not_in_y():
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match=r"classes names \[5\]"):
+        LogitBandSelector(classes=[5], cv=3).fit(X, y)
+
+
+def test_out_of_fold_logits_need_two_rows_per_class():
+    X, y, _ = toy()
+    y = np.r_[np.zeros(39, dtype=int), 1]
+    with pytest.raises(ValueError, match="at least 2 rows of every class.*estimator="):
+        LogitBandSelector().fit(X, y)
+
+
+def test_more_clusters_than_rows_in_a_class():
+    X, y, _ = toy()
+    y = np.r_[np.zeros(37, dtype=int), 1, 1, 1]
+    message = "n_clusters=4 is more than the 3 rows of class .*1.*lower n_clusters"
+    with pytest.raises(ValueError, match=message):
+        EmbeddingClusterer(n_clusters=4, random_state=0).fit_resample(X, y)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: selection.py and clustering.py format class labels with !r, so under "
+    "NumPy 2 messages read 'class np.int64(1)' instead of 'class 1'. Fix: format labels "
+    "with .item() (or !r of label.item() for strings) / .tolist().",
+)
+@pytest.mark.parametrize("case", ["one-class band", "too many clusters"])
+def test_messages_show_labels_as_written(case):
+    if case == "one-class band":
+        logits = np.array([[0.0], [1.0], [0.0], [0.5], [1.0]])
+        y = np.array([0, 0, 1, 1, 1])
+        with pytest.raises(ValueError, match=r"only class 1 "):
+            fitted_selector_on_logits(logits, y, band_width=0.02)
+    else:
+        X, _, _ = toy()
+        y = np.r_[np.zeros(37, dtype=int), 1, 1, 1]
+        with pytest.raises(ValueError, match=r"rows of class 1;"):
+            EmbeddingClusterer(n_clusters=4).fit(X, y)
+
+
+def test_more_clusters_than_rows_without_labels():
+    X = np.random.RandomState(0).randn(3, 2)
+    with pytest.raises(ValueError, match="n_clusters=4 is more than the 3 rows"):
+        EmbeddingClusterer(n_clusters=4).fit(X)
+
+
+def test_clusterer_finding_more_clusters_than_asked():
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match="found .* clusters, more than n_clusters=2"):
+        EmbeddingClusterer(n_clusters=2, clusterer=DBSCAN(eps=1e-3, min_samples=1)).fit(X, y)
+
+
+def test_clustering_resample_needs_labels():
+    X, _, _ = toy()
+    with pytest.raises(ValueError, match="fit_resample needs y"):
+        EmbeddingClusterer(n_clusters=2).fit_resample(X, None)
+
+
+def test_retraining_on_a_single_class():
+    X, _, _ = toy()
+    with pytest.raises(ValueError, match="y holds a single class.*widen its band"):
+        LastLayerRetrainer().fit(X, np.zeros(40, dtype=int))
+
+
+def test_groups_coarser_than_classes():
+    # Group 0 is one class-0 row, so each balanced subsample has one row of group 1 (which
+    # mixes the classes): of 20 subsamples, some lack class 1 for any seed but with
+    # probability (20/39)**20, about 2e-6.
+    X, y, _ = toy()
+    groups = (np.arange(40) > 0).astype(int)
+    with pytest.raises(ValueError, match="lacks a class; groups must be finer"):
+        LastLayerRetrainer(n_subsamples=20, random_state=0).fit(X, y, groups=groups)
+
+
+def test_error_set_with_one_class_and_no_upweighting():
+    X, y, _ = toy()
+    model = FrozenEstimator(FixedLogits().fit(X, y))
+    # Logit = first feature: misclassified rows are class-1 rows with a negative value only.
+    X = X.copy()
+    X[:, 0] = np.where(y == 1, np.where(np.arange(40) % 5 == 1, -1.0, 1.0), -1.0)
+    with pytest.raises(ValueError, match="fewer than two classes.*upweight"):
+        ErrorSetSelector(estimator=model, upweight=None).fit(X, y)
+
+
+def test_group_balanced_sampler_without_groups():
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match=r"needs groups=\.\.\..*groupbalancedsampler__groups"):
+        GroupBalancedSampler().fit_resample(X, y)
+
+
+# --- lengths and shapes ----------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: base.validate_xy (and EmbeddingClusterer, which calls validate_data "
+    "directly) leaves the check to scikit-learn, whose message 'Found input variables with "
+    "inconsistent numbers of samples: [40, 39]' names neither X nor y. Fix: before "
+    "validate_data, raise ValueError(f'X has {n} rows but y has {m} labels; pass one label "
+    "per row of X.').",
+)
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_mismatched_lengths_of_X_and_y(name):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=r"X has 40 rows but y has 39"):
+        fit_any(ESTIMATORS[name](), X, y[:-1], groups)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GroupBalancedSampler(),
+        lambda: LastLayerRetrainer(),
+    ],
+    ids=["GroupBalancedSampler", "LastLayerRetrainer"],
+)
+def test_mismatched_length_of_groups(make):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=r"groups has .*one group label per row"):
+        make().fit(X, y, groups=groups[:-3])
+
+
+def test_mismatched_length_of_sample_weight():
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(39,\); expected \(40,\)"):
+        LastLayerRetrainer().fit(X, y, sample_weight=np.ones(39))
+
+
+def test_sample_weight_summing_to_zero():
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match="sample_weight sums to zero"):
+        LastLayerRetrainer().fit(X, y, sample_weight=np.zeros(40))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a 1-D X gets scikit-learn's 'Expected 2D array, got 1D array instead', "
+    "which suggests the reshape but never names X. Fix: in validate_xy (and "
+    "EmbeddingClusterer._cluster) raise ValueError(f'X must be 2-D (n_samples, "
+    "n_features), got shape {shape}; use X.reshape(-1, 1) for a single feature.').",
+)
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_one_dimensional_X(name):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=r"X must be 2-D"):
+        fit_any(ESTIMATORS[name](), X[:, 0], y, groups)
+
+
+def test_one_dimensional_X_suggests_the_reshape():
+    # What users get today: the fix is suggested, the parameter is not named (see above).
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match=r"reshape\(-1, 1\)"):
+        LastLayerRetrainer().fit(X[:, 0], y)
+
+
+@pytest.mark.parametrize(
+    "method", ["predict", "decision_function", "predict_proba"]
+)
+def test_wrong_number_of_features_at_predict(method):
+    X, y, _ = toy()
+    head = LastLayerRetrainer().fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but LastLayerRetrainer is "
+                                         "expecting 3"):
+        getattr(head, method)(X[:, :2])
+
+
+# --- labels the estimator has not seen --------------------------------------------------
+
+
+@pytest.mark.parametrize("selector", [LogitBandSelector, ErrorSetSelector])
+def test_labels_unknown_to_the_estimator(selector):
+    X, y, _ = toy()
+    model = FrozenEstimator(LogisticRegression().fit(X, y))
+    y = y.copy()
+    y[:3] = 2
+    with pytest.raises(ValueError, match=r"y holds labels \[2\] that estimator was not fitted"):
+        selector(estimator=model).fit(X, y)
+
+
+def test_unfitted_estimator_for_logits():
+    X, y, _ = toy()
+    with pytest.raises(NotFittedError, match="estimator LogisticRegression is not fitted"):
+        LogitBandSelector(estimator=LogisticRegression()).fit(X, y)
+
+
+# --- use before fit --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, method",
+    [
+        (LogitBandSelector, "get_support"),
+        (EmbeddingClusterer, "predict"),
+        (LastLayerRetrainer, "predict"),
+        (LastLayerRetrainer, "decision_function"),
+        (LastLayerRetrainer, "predict_proba"),
+        (LastLayerRetrainer, "to_torch"),
+    ],
+)
+def test_use_before_fit(make, method):
+    X, _, _ = toy()
+    args = () if method in ("get_support", "to_torch") else (X,)
+    with pytest.raises(NotFittedError, match=f"This {make.__name__} instance is not fitted"):
+        getattr(make(), method)(*args)
+
+
+def test_pipeline_predict_before_fit():
+    X, _, _ = toy()
+    pipe = make_pipeline(LogitBandSelector(), LastLayerRetrainer())
+    with pytest.raises(NotFittedError, match="LastLayerRetrainer instance is not fitted"):
+        pipe.predict(X)
+
+
+# --- invalid parameter values ----------------------------------------------------------
+
+INVALID = [
+    (LogitBandSelector, {"band_width": 0}, r"band_width must be in \(0, 1\]"),
+    (LogitBandSelector, {"band_width": 1.5}, r"band_width must be in \(0, 1\]"),
+    (LogitBandSelector, {"band_width": float("nan")}, r"band_width must be in \(0, 1\]"),
+    (LogitBandSelector, {"band_center": -0.1}, r"band_center must be in \[0, 1\]"),
+    (LogitBandSelector, {"band_center": 1.2}, r"band_center must be in \[0, 1\]"),
+    (EmbeddingClusterer, {"sampling": "smote"}, "sampling must be 'undersample' or"),
+    (EmbeddingClusterer, {"n_clusters": 0}, "n_clusters must be a positive integer"),
+    (EmbeddingClusterer, {"n_clusters": 2.5}, "n_clusters must be a positive integer"),
+    (ClassBalancedSampler, {"sampling": "smote"}, "sampling must be 'undersample' or"),
+    (GroupBalancedSampler, {"sampling": "smote"}, "sampling must be 'undersample' or"),
+    (RandomSubsetSampler, {"n_samples": 0}, r"n_samples must be a count in \[1, 40\]"),
+    (RandomSubsetSampler, {"n_samples": 41}, r"n_samples must be a count in \[1, 40\]"),
+    (RandomSubsetSampler, {"n_samples": 1.5}, "n_samples must be a count"),
+    (ErrorSetSelector, {"selection": "hardest"}, "selection must be 'errors' or"),
+    (ErrorSetSelector, {"fraction": 0}, r"fraction must be in \(0, 1\]"),
+    (ErrorSetSelector, {"upweight": 0}, "upweight must be a positive integer or None"),
+    (LastLayerRetrainer, {"penalty": "elasticnet"}, "penalty must be 'l1' or 'l2'"),
+    (LastLayerRetrainer, {"C": 0}, "C must be positive"),
+    (LastLayerRetrainer, {"n_subsamples": 0}, "n_subsamples must be a positive integer"),
+]
+
+
+@pytest.mark.parametrize(
+    "make, params, message",
+    INVALID,
+    ids=[f"{make.__name__}-{next(iter(params))}={next(iter(params.values()))}"
+         for make, params, _ in INVALID],
+)
+def test_invalid_parameter_value(make, params, message):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=message):
+        fit_any(make(**params), X, y, groups)
+
+
+# --- inputs are never modified in place --------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_inputs_are_not_modified(name, dtype):
+    X, y, groups = toy()
+    X = X.astype(dtype)
+    originals = [array.copy() for array in (X, y, groups)]
+    for array in (X, y, groups):
+        array.setflags(write=False)  # an in-place write would raise here
+    estimator = ESTIMATORS[name]()
+    result = fit_any(estimator, X, y, groups)
+    for array, original in zip((X, y, groups), originals):
+        np.testing.assert_array_equal(array, original)
+        assert array.dtype == original.dtype
+    if isinstance(result, tuple):
+        X_res, y_res = result
+        assert not np.shares_memory(X_res, X)
+        assert not np.shares_memory(y_res, y)
+
+
+def test_pipeline_does_not_modify_inputs():
+    X, y, groups = toy()
+    originals = [array.copy() for array in (X, y, groups)]
+    for array in (X, y, groups):
+        array.setflags(write=False)
+    pipe = make_pipeline(
+        GroupBalancedSampler(sampling="oversample", random_state=0),
+        EmbeddingClusterer(n_clusters=2, random_state=0),
+        LastLayerRetrainer(random_state=0),
+    )
+    clone(pipe).fit(X, y, groupbalancedsampler__groups=groups, lastlayerretrainer__groups=groups)
+    for array, original in zip((X, y, groups), originals):
+        np.testing.assert_array_equal(array, original)
