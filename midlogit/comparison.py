@@ -18,7 +18,12 @@ from .baselines import (
     RandomSubsetSampler,
 )
 from .clustering import EmbeddingClusterer
-from .metrics import group_accuracies, worst_class_scorer, worst_group_accuracy
+from .metrics import (
+    group_accuracies,
+    make_pseudo_group_scorer,
+    worst_class_scorer,
+    worst_group_accuracy,
+)
 from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
 from .selection import LogitBandSelector
@@ -47,12 +52,15 @@ def midlogit_search(
     band_widths=(0.2, 0.4, 0.6),
     n_clusters=(2, 4, 8),
     *,
+    y,
+    scoring="pseudo_group",
     validation_fraction=0.5,
     random_state=0,
-    y=None,
-    **clusterer_params,
+    selector_params=None,
+    clusterer_params=None,
+    retrainer_params=None,
 ):
-    """Grid search of the midlogit pipeline scored by worst-class accuracy (no groups).
+    """Grid search of the midlogit pipeline, scored without group labels.
 
     Parameters
     ----------
@@ -60,15 +68,19 @@ def midlogit_search(
         The backbone's own last layer; the band is cut on its logits.
     band_widths, n_clusters : sequences
         The grid.
+    y : array-like
+        Class labels of the rows the search will be fitted on (to stratify the split).
+    scoring : {"pseudo_group", "worst_class"} or callable, default="pseudo_group"
+        ``"pseudo_group"``: worst accuracy over (class, whether ``head`` was right)
+        (:func:`~midlogit.metrics.make_pseudo_group_scorer`); ``"worst_class"``:
+        worst per-class accuracy. Neither needs group labels.
     validation_fraction : float, default=0.5
         Share of the rows held out (stratified by class) to score the grid; the best
         setting is then refitted on all rows.
     random_state : int, default=0
         Seeds the split, the clustering and the head.
-    y : array-like
-        Class labels of the rows the search will be fitted on (to stratify the split).
-    **clusterer_params
-        Extra parameters of :class:`~midlogit.clustering.EmbeddingClusterer`.
+    selector_params, clusterer_params, retrainer_params : dict or None
+        Extra parameters of the three steps.
 
     Returns
     -------
@@ -86,17 +98,22 @@ def midlogit_search(
     >>> sorted(search.best_params_)
     ['embeddingclusterer__n_clusters', 'logitbandselector__band_width']
     """
+    if scoring == "pseudo_group":
+        scoring = make_pseudo_group_scorer(head)
+    elif scoring == "worst_class":
+        scoring = worst_class_scorer
     pipe = make_pipeline(
-        LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state),
-        EmbeddingClusterer(random_state=random_state, **clusterer_params),
-        LastLayerRetrainer(random_state=random_state),
+        LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state,
+                          **(selector_params or {})),
+        EmbeddingClusterer(random_state=random_state, **(clusterer_params or {})),
+        LastLayerRetrainer(random_state=random_state, **(retrainer_params or {})),
     )
     grid = {
         "logitbandselector__band_width": list(band_widths),
         "embeddingclusterer__n_clusters": list(n_clusters),
     }
     cv = _validation_split(np.asarray(y), validation_fraction, random_state)
-    return GridSearchCV(pipe, grid, scoring=worst_class_scorer, cv=cv, error_score=np.nan)
+    return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
 
 
 def _dfr(E, y, groups, validation_fraction, random_state):
@@ -133,7 +150,7 @@ def compare_methods(
     n_clusters=(2, 4, 8),
     validation_fraction=0.5,
     random_state=0,
-    **clusterer_params,
+    **search_params,
 ):
     """Retrain the last layer by every method and score each on the test rows.
 
@@ -153,8 +170,8 @@ def compare_methods(
         Share of ``E`` used to choose midlogit's setting and DFR's ``C``.
     random_state : int, default=0
         Seeds everything.
-    **clusterer_params
-        Extra parameters of :class:`~midlogit.clustering.EmbeddingClusterer`.
+    **search_params
+        Passed to :func:`midlogit_search` (``scoring``, ``selector_params``, ...).
 
     Returns
     -------
@@ -184,7 +201,7 @@ def compare_methods(
 
     search = midlogit_search(
         head, band_widths, n_clusters, validation_fraction=validation_fraction,
-        random_state=random_state, y=y, **clusterer_params,
+        random_state=random_state, y=y, **search_params,
     ).fit(E, y)
     midlogit = search.best_estimator_
     models["midlogit"], labels_used["midlogit"] = midlogit, "class"

@@ -219,7 +219,7 @@ def _write_figures(out, comparison, heldout, group_names, results):
     best = comparison.midlogit_search.best_estimator_
     selector = best.named_steps["logitbandselector"]
     clusterer = best.named_steps["embeddingclusterer"]
-    names = list(group_names.values())
+    names = {int(k): v for k, v in group_names.items()}
     figures = {}
     column = selector.logits_.shape[1] - 1
     figures["logit_histogram.png"] = plotting.plot_logit_histogram(
