@@ -87,8 +87,8 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
         if hasattr(estimator, "decision_function"):
             scores = np.asarray(estimator.decision_function(X), dtype=np.float64)
         else:
-            with np.errstate(divide="ignore"):
-                scores = np.log(np.asarray(estimator.predict_proba(X), dtype=np.float64))
+            proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+            scores = np.log(np.clip(proba, np.finfo(np.float64).tiny, None))
     if scores.ndim == 1:
         scores = np.column_stack([-scores, scores])
     if not np.all(np.isfinite(scores)):
@@ -242,7 +242,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
 
     def _band_classes(self, y):
         if self.classes is None:
-            return self.classes_
+            return np.intersect1d(self.classes_, np.unique(y))
         chosen = np.unique(np.asarray(self.classes))
         unknown = np.setdiff1d(chosen, self.classes_)
         if unknown.size:

@@ -190,12 +190,6 @@ def test_estimator_without_decision_function_uses_log_probabilities(three_classe
     np.testing.assert_allclose(selector.logits_, np.log(model.predict_proba(X)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: class_logits takes log(predict_proba), so a classifier that gives some "
-    "class probability 0 (k-NN, trees) yields -inf and is rejected as 'NaN or infinite "
-    "logits'. Fix: clip the probabilities at np.finfo(float).tiny before the log.",
-)
 def test_classifier_with_zero_probabilities_is_accepted(three_classes):
     X, y, _ = three_classes
     model = KNeighborsClassifier(n_neighbors=3).fit(X, y)
@@ -204,14 +198,6 @@ def test_classifier_with_zero_probabilities_is_accepted(three_classes):
     assert np.isfinite(selector.logits_).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with classes=None the band classes are the estimator's classes_, so an "
-    "estimator fitted on more classes than y holds fails with 'classes names 2, which has "
-    "no rows in y' although classes was never set. Fix: in _band_classes, return the "
-    "classes present in y (np.intersect1d(self.classes_, np.unique(y))) when classes is "
-    "None.",
-)
 def test_estimator_with_more_classes_than_y(three_classes):
     X, y, model = three_classes
     present = y < 2
