@@ -637,6 +637,7 @@ def _search_chunk(X, mask, concepts, params):
     packed = _check_pack(n)
     P = n + 1
     parts = [r2 * float(P) + m_ind] if packed else [r2.astype(np.float64), m_ind]
+    del m_ind
 
     def weights(cols):
         """``W`` with columns ``part * indicator`` for (unit, indicator) pairs: dense,
@@ -886,46 +887,44 @@ class ConceptLabeler(BaseEstimator):
         A = _check_activations(A)
         C, names = _check_concepts(C, A.shape[0], concept_names)
         n, units = A.shape
-        X = np.asarray(A, dtype=np.float64).T
-        if self.mode == "negative":
-            X = -X
         mask = None
         if self.activation_range is not None:
             thr = np.quantile(A, list(self.activation_range), axis=0).T
             mask = (A.T >= thr[:, :1]) & (A.T <= thr[:, 1:])
             self.activation_thresholds_ = thr
-        rows = np.arange(n)
-        sel_rows, test_rows = rows, None
+        sel_rows = test_rows = None
         if self.test_size is not None:
             sel_rows, test_rows = train_test_split(
-                rows, test_size=self.test_size, random_state=self.random_state
+                np.arange(n), test_size=self.test_size, random_state=self.random_state
             )
             sel_rows, test_rows = np.sort(sel_rows), np.sort(test_rows)
             self.selection_indices_, self.test_indices_ = sel_rows, test_rows
+        concepts = _Concepts(C if sel_rows is None else C[sel_rows])
+        test_concepts = None if test_rows is None else _Concepts(C[test_rows])
+        dtype = A.dtype if A.dtype.kind == "f" else np.float64
+        sign = 1 if self.mode == "positive" else -1
 
-        def rows_of(M, r):
-            return M if r is None or r.size == n else M[r]
+        def unit_rows(idx, rows):
+            """Activations (higher is better) and band of units ``idx`` on ``rows``."""
+            X = A[:, idx] if rows is None else A[rows][:, idx]
+            m = None if mask is None else mask[idx] if rows is None else mask[idx][:, rows]
+            return sign * np.asarray(X.T, dtype=dtype), m
 
-        C_sel = rows_of(C, sel_rows)
-        concepts = _Concepts(C_sel)
-        test_concepts = None if test_rows is None else _Concepts(rows_of(C, test_rows))
-        X_sel = X[:, sel_rows] if test_rows is not None else X
-        mask_sel = None if mask is None else mask[:, sel_rows]
+        def run(idx):
+            res, atoms = _search_chunk(*unit_rows(idx, sel_rows), concepts, params)
+            held = None
+            if test_concepts is not None:
+                held = _evaluate_entries(
+                    [pool for pool, _, _ in res], *unit_rows(idx, test_rows), test_concepts
+                )
+            for pool, _, _ in res:
+                for e in pool:
+                    e.ind = None
+            return res, atoms, held
+
         workers = max(1, effective_n_jobs(self.n_jobs))
         size = int(min(_MAX_CHUNK_UNITS, max(1, math.ceil(units / workers))))
         chunks = [np.arange(s, min(s + size, units)) for s in range(0, units, size)]
-
-        def run(idx):
-            m = None if mask_sel is None else mask_sel[idx]
-            res, atoms = _search_chunk(X_sel[idx], m, concepts, params)
-            held = None
-            if test_concepts is not None:
-                mt = None if mask is None else mask[idx][:, test_rows]
-                held = _evaluate_entries(
-                    [pool for pool, _, _ in res], X[idx][:, test_rows], mt, test_concepts
-                )
-            return res, atoms, held
-
         if workers > 1 and len(chunks) > 1:
             with ThreadPoolExecutor(workers) as ex:
                 results = list(ex.map(run, chunks))
