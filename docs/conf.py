@@ -12,6 +12,9 @@ sys.path.insert(0, str(ROOT))
 # `MIDLOGIT_DOCS_QUICK=0 make docs` runs them at full size.
 os.environ.setdefault("MIDLOGIT_DOCS_QUICK", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One OpenMP thread unless told otherwise: the examples are small, and on a busy 2-core
+# machine spinning OpenMP threads slowed k-means 100-fold and torch training 6-fold.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import midlogit  # noqa: E402
 
