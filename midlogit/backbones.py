@@ -277,47 +277,42 @@ def make_net(module, *, max_epochs=10, lr=1e-3, batch_size=128, random_state=Non
 
 # ----------------------------------------------------------------------------- cache
 
-# murmur3's 32-bit finaliser constants.
-_FMIX1, _FMIX2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_HASH_CHUNK = 1 << 22  # words hashed per step (bounds the temporaries to ~32 MB)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_SHIFTS = np.uint64(30), np.uint64(27), np.uint64(31)
+_HASH_CHUNK = 1 << 16  # 64-bit words per step: 512 kB temporaries stay in cache
 
 
 @functools.lru_cache(maxsize=8)
-def _multipliers(n_words):
-    rng = np.random.default_rng(0x6D69646C)
-    return (rng.integers(0, 1 << 32, size=(2, n_words), dtype=np.uint64) | 1).astype(
-        np.uint32
+def _position_salts(n_words):
+    return np.random.default_rng(0x6D69646C).integers(
+        0, np.iinfo(np.uint64).max, size=n_words, dtype=np.uint64, endpoint=True
     )
-
-
-def _fmix32(v):
-    v ^= v >> np.uint32(16)
-    v *= _FMIX1
-    v ^= v >> np.uint32(13)
-    v *= _FMIX2
-    v ^= v >> np.uint32(16)
-    return v
 
 
 def _row_keys(X):
     """A 64-bit content fingerprint of every row of a float32 array.
 
-    Each 32-bit word is multiplied by a position-specific odd constant and mixed
-    (a bijection per position, so a changed word always changes its term); the terms
-    are summed exactly in 64 bits. Two such sums with independent constants make the
-    key. Not cryptographic: two distinct rows share a key with probability about
-    2**-64.
+    The row's bytes are read as 64-bit words; each word is salted with a constant of
+    its position and passed through splitmix64's finaliser (a bijection, so a changed
+    word always changes its term); the terms are summed modulo 2**64. Not
+    cryptographic: two distinct rows share a key with probability about 2**-64.
     """
-    words = X.reshape(X.shape[0], -1).view(np.uint32)
+    rows = X.reshape(X.shape[0], -1)
+    if rows.shape[1] % 2:
+        rows = np.concatenate([rows, np.zeros((rows.shape[0], 1), rows.dtype)], axis=1)
+    words = np.ascontiguousarray(rows).view(np.uint64)
     n, m = words.shape
-    factors = _multipliers(m)
+    salts = _position_salts(m)
     keys = np.empty(n, dtype=np.uint64)
     step = max(1, _HASH_CHUNK // max(m, 1))
     for start in range(0, n, step):
-        block = words[start:start + step]
-        sums = [_fmix32(block * factors[k]).sum(axis=1, dtype=np.uint64) for k in (0, 1)]
-        keys[start:start + step] = sums[0] * _GOLDEN + sums[1]
+        z = words[start:start + step] ^ salts
+        z ^= z >> _SHIFTS[0]
+        z *= _MIX1
+        z ^= z >> _SHIFTS[1]
+        z *= _MIX2
+        z ^= z >> _SHIFTS[2]
+        keys[start:start + step] = z.sum(axis=1, dtype=np.uint64)
     return keys
 
 
@@ -702,7 +697,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         With ``frozen=False``, seeds torch during training (weight initialisation of a
         module given as a class, shuffling, dropout) and a fractional ``train_split``,
-        so two fits give identical embeddings. The global torch RNG is left as it was.
+        so two fits give identical embeddings. A module given as an instance starts
+        from its current weights (:func:`make_net` seeds those). The global torch RNG
+        is left as it was.
 
     Attributes
     ----------
@@ -798,15 +795,10 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         return self.layer
 
     def _classes(self, net, n_outputs):
+        """Labels of the logits: the fitted ``classes_``, else the net's own."""
         if hasattr(self, "classes_"):
             return self.classes_
-        try:
-            classes = np.asarray(net.classes_)
-        except AttributeError:
-            classes = None
-        if classes is None or classes.shape != (n_outputs,):
-            classes = np.arange(n_outputs)
-        return classes
+        return _net_classes(net, n_outputs)
 
     def _validate_X(self, X, reset):
         return validate_data(
@@ -833,10 +825,13 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         self._check_params()
         if self.frozen:
             net = self._check_net(self.net)
-            X = self._validate_X(X, reset=True)
-            if y is not None:
-                classes = self._classes(net, _logit_count(net.module_))
-                unknown = np.setdiff1d(np.unique(np.asarray(y)), classes)
+            classes = _net_classes(net, _logit_count(net.module_))
+            if y is None:
+                self._validate_X(X, reset=True)
+            else:
+                _, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True,
+                                     ensure_all_finite=True)
+                unknown = np.setdiff1d(np.unique(y), classes)
                 if unknown.size:
                     raise ValueError(
                         f"y holds labels {unknown.tolist()} the frozen net does not "
@@ -845,7 +840,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                     )
             self.net_ = net
             self.layer_ = self._resolve_layer(net.module_)
-            self.classes_ = self._classes(net, _logit_count(net.module_))
+            self.classes_ = classes
             return self
 
         X, y = validate_data(
@@ -1084,6 +1079,17 @@ def _cuda_devices(device):
     return []
 
 
+def _net_classes(net, n_outputs):
+    """The net's ``classes_`` when they match its outputs, else ``0 .. n_outputs - 1``."""
+    try:
+        classes = np.asarray(net.classes_)
+    except AttributeError:
+        classes = None
+    if n_outputs is None or classes is None or classes.shape != (n_outputs,):
+        return np.arange(n_outputs or 0)
+    return classes
+
+
 def _logit_count(module):
     name = _last_linear(module)
     return None if name is None else module.get_submodule(name).out_features
@@ -1108,7 +1114,7 @@ def _forward(module, layer, take_input, X, batch_size, device):
                 batch = X[start:start + batch_size]
                 captured.clear()
                 try:
-                    inputs = torch.from_numpy(np.require(batch, requirements="W"))
+                    inputs = torch.from_numpy(np.require(batch, requirements="CW"))
                     output = module(inputs.to(device))
                 except RuntimeError as exc:
                     raise ValueError(
