@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from midlogit.backbones import (
@@ -28,9 +29,10 @@ from midlogit.backbones import (
 )
 from midlogit.retraining import LastLayerRetrainer
 
-# pytest-xdist runs two workers on two cores: one torch thread each avoids
-# oversubscription, which slows tiny nets down by orders of magnitude.
+# pytest-xdist runs two workers on two cores: one torch and one BLAS thread each avoid
+# oversubscription, which slows tiny nets and small solvers down many times.
 torch.set_num_threads(1)
+threadpool_limits(1)
 
 
 def _table(n=150, seed=0):
