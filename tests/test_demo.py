@@ -1,0 +1,98 @@
+"""The main job end to end: `midlogit demo` on built-in data, and the command line."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+from midlogit.cli import build_parser, main
+from midlogit.demo import format_table, load_demo_data, run_demo
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def gaussian_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    results = run_demo("gaussians", bias=0.95, seed=0, out=out, quick=True, verbose=0)
+    return out, results
+
+
+def test_demo_writes_report_results_and_figures(gaussian_demo):
+    out, results = gaussian_demo
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["methods"].keys() == results["methods"].keys()
+    assert {"erm", "midlogit", "dfr", "error_set", "class_balanced", "random"} <= set(
+        saved["methods"]
+    )
+    for row in saved["methods"].values():
+        accuracies = row["group_accuracies"].values()
+        assert row["worst_group_accuracy"] == pytest.approx(min(accuracies))
+        assert 0.0 <= row["worst_group_accuracy"] <= row["mean_accuracy"] <= 1.0
+    report = (out / "report.md").read_text()
+    for name in ("logit_histogram.png", "group_accuracies.png", "curated_composition.png"):
+        assert (out / name).stat().st_size > 1000
+        assert name in report
+    assert "| midlogit |" in report
+
+
+def test_demo_labels_used(gaussian_demo):
+    _, results = gaussian_demo
+    methods = results["methods"]
+    assert methods["midlogit"]["labels_used"] == "class"
+    assert methods["dfr"]["labels_used"] == "class + groups"
+
+
+def test_erm_learns_the_shortcut(gaussian_demo):
+    # The planted shortcut must hurt ERM on unbiased test data, or the demo shows nothing.
+    _, results = gaussian_demo
+    erm = results["methods"]["erm"]
+    assert erm["worst_group_accuracy"] < erm["mean_accuracy"] - 0.2
+
+
+def test_demo_splits_are_disjoint_and_test_is_unbiased():
+    splits = load_demo_data("digits", bias=0.95, seed=0)
+    train, heldout, test = splits["train"], splits["heldout"], splits["test"]
+    train_rows = {row.tobytes() for row in train.data}
+    assert not any(row.tobytes() in train_rows for row in heldout.data)
+    counts = np.bincount(test.groups, minlength=4)
+    assert counts.min() > 0.15 * counts.sum()
+
+
+def test_unknown_dataset_is_rejected():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        load_demo_data("mnist", bias=0.9)
+
+
+def test_format_table_lists_every_method():
+    table = format_table({name: {"worst_group_accuracy": 0.1, "mean_accuracy": 0.2,
+                                 "labels_used": "class", "n_rows": 3} for name in "ab"})
+    assert table.count("\n") == 3
+
+
+def test_cli_demo_passes_its_options(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("midlogit.demo.run_demo",
+                        lambda dataset, **kwargs: seen.update(dataset=dataset, **kwargs))
+    status = main(["demo", "--dataset", "digits", "--bias", "0.9", "--seed", "3",
+                   "--out", str(tmp_path), "--quick", "--no-plots", "--quiet"])
+    assert status == 0
+    assert seen == {"dataset": "digits", "bias": 0.9, "seed": 3, "out": str(tmp_path),
+                    "quick": True, "verbose": 0, "plots": False}
+
+
+def test_cli_rejects_unknown_command():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["fly"])
+
+
+def test_cli_bench_unknown_name(capsys):
+    assert main(["bench", "nonexistent"]) == 2
+    assert "no benchmark" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_dsprites_demo(tmp_path):
+    results = run_demo("dsprites", out=tmp_path, verbose=0)
+    assert results["methods"]["erm"]["worst_group_accuracy"] < 0.5
