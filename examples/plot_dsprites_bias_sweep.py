@@ -150,8 +150,8 @@ fig = plot_bias_sweep(
 # The similarity matrices themselves, at the lowest and the highest bias, each sorted
 # by shape (left) and by x-position (right).
 for level in (BIAS_LEVELS[0], BIAS_LEVELS[-1]):
-    fig = plot_rsm_pair(embeddings[level], test.target, test.spurious,
-                        names=("shape", "x-position"))
+    fig = plot_rsm_pair(embeddings[level], test.target_names[test.target],
+                        test.spurious_names[test.spurious], names=("shape", "x-position"))
     fig.suptitle(f"bias {level:.1f}")
 
 # %%
