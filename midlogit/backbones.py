@@ -679,6 +679,10 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
     changed in place is never served stale results. Worker processes of a parallel
     search each hold their own cache.
 
+    A frozen embedder is shared by every clone, so a search over its own parameters
+    (``skorchembedder__layer``) must not run candidates in threads at once; process
+    workers (joblib's default) and ``n_jobs=1`` are fine.
+
     Parameters
     ----------
     net : skorch.NeuralNetClassifier or None, default=None
@@ -809,6 +813,8 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Train a clone of the net by ERM, or (frozen) check the input only.
+
+        Training prints skorch's epoch table unless the net has ``verbose=0``.
 
         Parameters
         ----------
