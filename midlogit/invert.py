@@ -12,9 +12,9 @@ ties). The AUC of any indicator ``f`` then follows from its size ``n1`` and the 
 every "beam entry AND concept" for all concepts, all beam entries and many units at once
 are one product ``C.T @ (ranks * F)`` (sparse or BLAS); AND-NOT follows by subtraction and
 OR by inclusion-exclusion. Doubled ranks are integers and the products run in float64,
-where integer sums stay exact, so every AUC is exact. Formulas with equal support are
-recognised from their counts and, where counts tie, by comparing indicators, so the beam
-never holds two formulas with one support.
+where integer sums stay exact, so every AUC is exact. Equal supports have equal counts
+and rank sums; only candidates whose (count, rank sum) collide have their indicators
+compared, so the beam never holds two formulas with one support.
 """
 
 import csv
