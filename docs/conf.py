@@ -47,6 +47,8 @@ exclude_patterns = [
 
 autosummary_generate = True
 autodoc_typehints = "none"
+# A method without a docstring of its own (``forward`` of a torch module) stays out.
+autodoc_inherit_docstrings = False
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -56,6 +58,13 @@ html_title = f"midlogit {release}"
 html_static_path = []
 
 pygments_style = "sphinx"
+
+# Every cross-reference to midlogit must resolve. References to other projects cannot be
+# checked offline (intersphinx would download their inventories), so they are exempt.
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(sklearn|skorch|torch|numpy|scipy|matplotlib|joblib)(\..*)?"),
+]
 
 # Examples run when the docs build (see MIDLOGIT_DOCS_QUICK above).
 sphinx_gallery_conf = {
