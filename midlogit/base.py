@@ -69,11 +69,38 @@ class SamplerMixin:
         return tags
 
 
+def shown_label(label):
+    """A label as the user wrote it in a message (``1``, not ``np.int64(1)``)."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def _shape(values):
+    return values.shape if hasattr(values, "shape") else np.asarray(values).shape
+
+
+def check_shapes(X, y=None):
+    """Raise a ValueError naming ``X`` or ``y`` when ``X`` is not 2-D or lengths differ."""
+    shape = _shape(X)
+    if len(shape) != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), got shape {shape}; Reshape your data "
+            "with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for one sample."
+        )
+    y_shape = () if y is None else _shape(y)
+    n_labels = y_shape[0] if y_shape else shape[0]
+    if n_labels != shape[0]:
+        raise ValueError(
+            f"X has {shape[0]} rows but y has {n_labels} labels; pass one label per row of X."
+        )
+
+
 def validate_xy(estimator, X, y, *, reset=True):
     """Validate finite 2-D ``X`` and a 1-D ``y`` of matching length.
 
     Returns float arrays (float32 stays float32) and never modifies the inputs.
     """
+    if y is not None:
+        check_shapes(X, y)
     X, y = validate_data(
         estimator,
         X,

@@ -7,7 +7,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from .base import SamplerMixin, balanced_indices, check_fitted_features
+from .base import (
+    SamplerMixin,
+    balanced_indices,
+    check_fitted_features,
+    check_shapes,
+    shown_label,
+)
 
 __all__ = ["EmbeddingClusterer"]
 
@@ -121,6 +127,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"n_clusters must be a positive integer, got {self.n_clusters!r}."
             )
+        check_shapes(X, y)
         if y is None:
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
@@ -147,7 +154,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         for code, label in enumerate(classes):
             rows = np.flatnonzero(codes == code)
             if rows.size < self.n_clusters:
-                where = "" if label is None else f" of class {label!r}"
+                where = "" if label is None else f" of class {shown_label(label)}"
                 raise ValueError(
                     f"n_clusters={self.n_clusters} is more than the {rows.size} rows"
                     f"{where}; lower n_clusters or keep more rows (e.g. a wider band)."

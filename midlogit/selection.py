@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import SamplerMixin, validate_xy
+from .base import SamplerMixin, shown_label, validate_xy
 
 __all__ = ["LogitBandSelector", "class_logits"]
 
@@ -61,7 +61,7 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
         if n_splits < 2:
             raise ValueError(
                 "Out-of-fold logits need at least 2 rows of every class; class "
-                f"{classes[counts.argmin()]!r} has {counts.min()}. Pass a fitted "
+                f"{shown_label(classes[counts.argmin()])} has {counts.min()}. Pass a fitted "
                 "classifier as estimator=..., or more rows."
             )
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
@@ -204,7 +204,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             population = y == label if self.per_class else np.ones_like(support)
             if not population.any():
                 raise ValueError(
-                    f"classes names {label!r}, which has no rows in y; name classes "
+                    f"classes names {shown_label(label)}, which has no rows in y; name classes "
                     "present in the data."
                 )
             thresholds[i] = np.quantile(scores[population], [lo_q, hi_q])
@@ -221,9 +221,10 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             )
         if kept.size == 1:
             raise ValueError(
-                f"The band holds only class {kept[0]!r} (band_center={self.band_center}, "
-                f"band_width={self.band_width}, per_class={self.per_class}); widen "
-                "band_width or use per_class=True so every class keeps rows."
+                f"The band holds only class {shown_label(kept[0])} "
+                f"(band_center={self.band_center}, band_width={self.band_width}, "
+                f"per_class={self.per_class}); widen band_width or use per_class=True so "
+                "every class keeps rows."
             )
         return X, y
 

@@ -148,12 +148,6 @@ def test_more_clusters_than_rows_in_a_class():
         EmbeddingClusterer(n_clusters=4, random_state=0).fit_resample(X, y)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: selection.py and clustering.py format class labels with !r, so under "
-    "NumPy 2 messages read 'class np.int64(1)' instead of 'class 1'. Fix: format labels "
-    "with .item() (or !r of label.item() for strings) / .tolist().",
-)
 @pytest.mark.parametrize("case", ["one-class band", "too many clusters"])
 def test_messages_show_labels_as_written(case):
     if case == "one-class band":
@@ -221,14 +215,6 @@ def test_group_balanced_sampler_without_groups():
 # --- lengths and shapes ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: base.validate_xy (and EmbeddingClusterer, which calls validate_data "
-    "directly) leaves the check to scikit-learn, whose message 'Found input variables with "
-    "inconsistent numbers of samples: [40, 39]' names neither X nor y. Fix: before "
-    "validate_data, raise ValueError(f'X has {n} rows but y has {m} labels; pass one label "
-    "per row of X.').",
-)
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_mismatched_lengths_of_X_and_y(name):
     X, y, groups = toy()
@@ -262,13 +248,6 @@ def test_sample_weight_summing_to_zero():
         LastLayerRetrainer().fit(X, y, sample_weight=np.zeros(40))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a 1-D X gets scikit-learn's 'Expected 2D array, got 1D array instead', "
-    "which suggests the reshape but never names X. Fix: in validate_xy (and "
-    "EmbeddingClusterer._cluster) raise ValueError(f'X must be 2-D (n_samples, "
-    "n_features), got shape {shape}; use X.reshape(-1, 1) for a single feature.').",
-)
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_one_dimensional_X(name):
     X, y, groups = toy()
