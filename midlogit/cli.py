@@ -48,8 +48,18 @@ def build_parser():
     label.add_argument("activations", help=".npz file of activations (n × units)")
     label.add_argument("concepts", help=".csv file of binary concepts (n rows)")
     label.add_argument("--out", help="write the markdown report here")
-    label.add_argument("--max-length", type=int, default=3)
+    label.add_argument("--max-length", type=int, default=3, help="literals per formula")
     label.add_argument("--beam-size", type=int, default=3)
+    label.add_argument("--min-fraction", type=float, default=0.0)
+    label.add_argument("--max-fraction", type=float, default=0.5)
+    label.add_argument("--mode", choices=("positive", "negative"), default="positive")
+    label.add_argument("--activation-range", type=float, nargs=2, metavar=("LO", "HI"),
+                       help="label only samples between these activation quantiles")
+    label.add_argument("--n-explanations", type=int, default=None)
+    label.add_argument("--test-size", type=float, default=None,
+                       help="choose formulas on part of the data, test on the rest")
+    label.add_argument("--random-state", type=int, default=None)
+    label.add_argument("--id-column", default="id")
     label.add_argument("--spurious", nargs="*", default=(),
                        help="concept names to flag when an explanation uses them")
 
@@ -86,7 +96,13 @@ def main(argv=None):
 
         report = label_files(
             args.activations, args.concepts, out=args.out, spurious=list(args.spurious),
-            max_length=args.max_length, beam_size=args.beam_size,
+            id_column=args.id_column, max_length=args.max_length,
+            beam_size=args.beam_size, min_fraction=args.min_fraction,
+            max_fraction=args.max_fraction, mode=args.mode,
+            activation_range=None if args.activation_range is None
+            else tuple(args.activation_range),
+            n_explanations=args.n_explanations, test_size=args.test_size,
+            random_state=args.random_state,
         )
         if args.out is None:
             print(report)

@@ -96,3 +96,24 @@ def test_cli_bench_unknown_name(capsys):
 def test_default_dsprites_demo(tmp_path):
     results = run_demo("dsprites", out=tmp_path, verbose=0)
     assert results["methods"]["erm"]["worst_group_accuracy"] < 0.5
+
+
+def test_cli_label_writes_a_report(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    concepts = rng.random((400, 4)) < 0.3
+    activations = rng.normal(size=(400, 2))
+    activations[:, 0] += 3.0 * concepts[:, 2]
+    np.savez(tmp_path / "acts.npz", activations=activations,
+             unit_names=np.array(["waterbird", "landbird"]))
+    header = "water,land,sky,tree"
+    rows = "\n".join(",".join(str(int(v)) for v in row) for row in concepts)
+    (tmp_path / "concepts.csv").write_text(header + "\n" + rows + "\n")
+    status = main(["label", str(tmp_path / "acts.npz"), str(tmp_path / "concepts.csv"),
+                   "--max-length", "2", "--spurious", "sky"])
+    assert status == 0
+    report = capsys.readouterr().out
+    assert "| waterbird | `sky` |" in report
+    out = tmp_path / "report.md"
+    main(["label", str(tmp_path / "acts.npz"), str(tmp_path / "concepts.csv"),
+          "--out", str(out), "--test-size", "0.5", "--random-state", "0"])
+    assert "| waterbird | `sky` |" in out.read_text()
