@@ -23,18 +23,18 @@ from midlogit.metrics import worst_group_accuracy
 
 BASE = {
     "scoring": "pseudo_group",
-    "selector_params": {"per_class": False},
-    "clusterer_params": {"sampling": "undersample", "standardize": True},
+    "selector_params": {},
+    "clusterer_params": {},
     "retrainer_params": {},
 }
 
+# One change at a time from the defaults (band over all samples, oversampled clusters of
+# raw embeddings, pseudo-group scoring, L2 head).
 VARIANTS = {
-    "base (band over all samples, undersample, pseudo-group scoring)": {},
+    "defaults": {},
     "band per class": {"selector_params": {"per_class": True}},
-    "oversample clusters": {"clusterer_params": {"sampling": "oversample",
-                                                 "standardize": True}},
-    "cluster raw (unstandardised) embeddings": {
-        "clusterer_params": {"sampling": "undersample", "standardize": False}},
+    "undersample clusters": {"clusterer_params": {"sampling": "undersample"}},
+    "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
     "worst-class scoring": {"scoring": "worst_class"},
     "L1 head averaged over 10 balanced subsamples": {
         "retrainer_params": {"penalty": "l1", "C": 0.3, "n_subsamples": 10}},

@@ -206,13 +206,17 @@ def compare_methods(
     midlogit = search.best_estimator_
     models["midlogit"], labels_used["midlogit"] = midlogit, "class"
     params["midlogit"] = search.best_params_
-    n_curated = midlogit.named_steps["embeddingclusterer"].sample_indices_.size
+    curated = midlogit.named_steps["embeddingclusterer"].sample_indices_
+    n_curated = curated.size
 
     def retrain(sampler):
         return make_pipeline(sampler, LastLayerRetrainer(random_state=random_state)).fit(E, y)
 
     models["class_balanced"] = retrain(ClassBalancedSampler(random_state=random_state))
-    models["random"] = retrain(RandomSubsetSampler(n_curated, random_state=random_state))
+    # The random control keeps as many distinct rows as midlogit's curated set holds.
+    models["random"] = retrain(
+        RandomSubsetSampler(np.unique(curated).size, random_state=random_state)
+    )
     models["error_set"] = retrain(
         ErrorSetSelector(estimator=FrozenEstimator(head), random_state=random_state)
     )

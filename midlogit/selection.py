@@ -119,10 +119,14 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         Centre of the band, in quantiles of the logit.
     band_width : float, default=0.4
         Width of the band, in quantiles (clipped to [0, 1] at the ends).
-    per_class : bool, default=True
-        Take the quantiles of class ``k``'s logit over the samples labelled ``k``
-        (keeping only those). With ``False``, over all samples, keeping any sample
-        whose class-``k`` logit lies in the band.
+    per_class : bool, default=False
+        With ``False``, take the quantiles of class ``k``'s logit over all samples and
+        keep any sample whose class-``k`` logit lies in the band: the mid-range of
+        the "square" logit then holds the non-squares at the squares' positions and
+        the squares elsewhere, the counterexamples to the shortcut. With ``True``,
+        take them over the samples labelled ``k`` only (keeping only those); there
+        the counterexamples sit at the low extreme, outside a central band. The
+        default was chosen by the ablation in ``docs/design.rst``.
     classes : array-like or None, default=None
         Classes whose logit is banded. ``None`` bands every class. With
         ``per_class=True``, rows of the other classes are all kept.
@@ -171,7 +175,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         estimator=None,
         band_center=0.5,
         band_width=0.4,
-        per_class=True,
+        per_class=False,
         classes=None,
         cv=5,
         random_state=None,

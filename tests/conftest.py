@@ -1,5 +1,10 @@
 """Test-session settings shared by every test module."""
 
+import os
+
+# One OpenMP thread per worker, set before torch is imported (it reads this at import).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import matplotlib
 from threadpoolctl import threadpool_limits
 

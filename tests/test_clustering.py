@@ -40,7 +40,7 @@ def test_clusters_recover_the_planted_blobs(blobs):
 
 def test_undersample_gives_every_pseudo_group_the_smallest_size(blobs):
     X, y, _ = blobs
-    clusterer = EmbeddingClusterer(n_clusters=2, random_state=0)
+    clusterer = EmbeddingClusterer(n_clusters=2, sampling="undersample", random_state=0)
     X_res, y_res = clusterer.fit_resample(X, y)
     counts = np.bincount(clusterer.labels_)
     assert sorted(counts.tolist()) == [10, 20, 30, 40]
@@ -144,7 +144,7 @@ def test_standardize_keeps_a_large_dimension_from_dominating():
     blob = np.repeat([0, 1], 50)
     X = np.c_[0.03 * (2 * blob - 1) + 0.005 * rng.randn(100), rng.uniform(-1, 1, 100)]
     y = np.zeros(100, dtype=int)
-    scaled = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y)
+    scaled = EmbeddingClusterer(n_clusters=2, standardize=True, random_state=0).fit(X, y)
     raw = EmbeddingClusterer(n_clusters=2, standardize=False, random_state=0).fit(X, y)
     assert adjusted_rand_score(blob, scaled.labels_) == 1.0
     assert adjusted_rand_score(blob, raw.labels_) < 0.5

@@ -93,7 +93,7 @@ def three_classes():
 
 def test_binary_logits_are_minus_and_plus_decision_function(binary):
     X, y, model = binary
-    selector = LogitBandSelector(estimator=FrozenEstimator(model)).fit(X, y)
+    selector = LogitBandSelector(estimator=FrozenEstimator(model), per_class=True).fit(X, y)
     d = model.decision_function(X)
     np.testing.assert_allclose(selector.logits_, np.c_[-d, d])
     np.testing.assert_array_equal(selector.classes_, [0, 1])
@@ -103,7 +103,8 @@ def test_binary_logits_are_minus_and_plus_decision_function(binary):
 def test_per_class_band_matches_reference(binary, center, width):
     X, y, model = binary
     selector = LogitBandSelector(
-        estimator=FrozenEstimator(model), band_center=center, band_width=width
+        estimator=FrozenEstimator(model), band_center=center, band_width=width,
+        per_class=True,
     )
     X_band, y_band = selector.fit_resample(X, y)
     d = model.decision_function(X)
@@ -114,9 +115,9 @@ def test_per_class_band_matches_reference(binary, center, width):
     np.testing.assert_array_equal(y_band, y[support])
 
 
-def test_default_band_keeps_the_middle_forty_percent_of_each_class(binary):
+def test_per_class_band_keeps_the_middle_forty_percent_of_each_class(binary):
     X, y, model = binary
-    selector = LogitBandSelector(estimator=FrozenEstimator(model)).fit(X, y)
+    selector = LogitBandSelector(estimator=FrozenEstimator(model), per_class=True).fit(X, y)
     # 150 distinct logits per class: quantile 0.3 lies at order statistic 149 * 0.3 = 44.7,
     # 0.7 at 104.3, so order statistics 45 to 104 are kept: 60 rows of each class.
     assert np.bincount(y[selector.support_]).tolist() == [60, 60]
@@ -140,7 +141,9 @@ def test_multiclass_band_matches_reference(three_classes, per_class, classes):
 
 def test_classes_subset_keeps_every_row_of_the_other_classes(three_classes):
     X, y, model = three_classes
-    selector = LogitBandSelector(estimator=FrozenEstimator(model), classes=[1]).fit(X, y)
+    selector = LogitBandSelector(
+        estimator=FrozenEstimator(model), classes=[1], per_class=True
+    ).fit(X, y)
     assert selector.support_[y != 1].all()
     assert 0 < selector.support_[y == 1].sum() < (y == 1).sum()
     assert selector.thresholds_.shape == (1, 2)
