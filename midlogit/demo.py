@@ -250,8 +250,9 @@ def _report(results, figures):
         "",
         f"Rows: {results['sizes']}. The test split is unbiased; worst-group accuracy is "
         "the lowest accuracy over (class, spurious attribute) groups.",
-        "midlogit chose its band and cluster count with no group labels (worst-class "
-        "accuracy on a validation half); DFR used group labels.",
+        "midlogit chose its band width and cluster count with no group labels (worst "
+        "accuracy over (class, ERM head right or wrong) pseudo-groups on a validation "
+        "half); DFR used group labels to choose C and to balance its refits.",
         "",
         format_table(results["methods"]),
         "",
