@@ -47,6 +47,9 @@ def _factories():
         )
     except ImportError:  # pragma: no cover - the pipeline module is part of the core
         pass
+    # The default band (40 % of the logit range, over all samples) can hold a single class
+    # on the checks' tiny one-feature data, which is rightly an error; a wide band is not.
+    factories["LogitBandSelector"] = lambda: LogitBandSelector(band_width=0.8, cv=3)
     factories["GroupBalancedSampler"] = GroupsFromLabels
     return factories
 
