@@ -21,7 +21,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -33,6 +32,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.dataset import ValidSplit
 from torch import nn
 
+from .base import LinearHeadMixin
 from .clustering import EmbeddingClusterer
 from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
@@ -469,7 +469,7 @@ def set_cache_limit(max_bytes):
 # ---------------------------------------------------------------------- linear head
 
 
-class LinearHead(ClassifierMixin, BaseEstimator):
+class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     """A linear classifier on embeddings: the final layer of a network, for scikit-learn.
 
     :meth:`SkorchEmbedder.head` builds one from the net's last ``nn.Linear`` (see
@@ -580,62 +580,6 @@ class LinearHead(ClassifierMixin, BaseEstimator):
         self.intercept_ = model.intercept_.astype(np.float64)
         self.n_iter_ = model.n_iter_
         return self
-
-    def decision_function(self, X):
-        """Logits: ``X @ coef_.T + intercept_`` (1-D for two classes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        scores = X @ self.coef_.T + self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        scores = self.decision_function(X)
-        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[codes]
-
-    def predict_proba(self, X):
-        """Class probabilities: the softmax of the logits (a sigmoid for two classes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            positive = expit(scores)
-            return np.column_stack([1 - positive, positive])
-        return softmax(scores, axis=1)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
-        return tags
 
 
 # ------------------------------------------------------------------------- embedder

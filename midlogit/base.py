@@ -8,10 +8,11 @@ This is imbalanced-learn's protocol, written without its private scikit-learn im
 """
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["SamplerMixin", "balanced_indices"]
+__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices"]
 
 
 class SamplerMixin:
@@ -172,3 +173,65 @@ def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=
             parts.append(np.concatenate([rows, np.sort(extra)]))
     return np.concatenate(parts).astype(np.intp)
 
+
+class LinearHeadMixin:
+    """Predictions of a fitted linear head from ``coef_``, ``intercept_``, ``classes_``.
+
+    For two classes ``coef_`` has one row and the decision function is 1-D, as in
+    scikit-learn's linear classifiers.
+    """
+
+    def decision_function(self, X):
+        """Logits: ``X @ coef_.T + intercept_`` (1-D for two classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        X = check_fitted_features(self, X, "coef_")
+        scores = X @ self.coef_.T + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[codes]
+
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid for two classes, softmax otherwise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = expit(scores)
+            return np.column_stack([1 - positive, positive])
+        return softmax(scores, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags

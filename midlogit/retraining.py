@@ -2,14 +2,13 @@
 
 import numpy as np
 import sklearn
-from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import balanced_indices, check_fitted_features, validate_xy
+from .base import LinearHeadMixin, balanced_indices, validate_xy
 
 __all__ = ["LastLayerRetrainer"]
 
@@ -17,7 +16,7 @@ __all__ = ["LastLayerRetrainer"]
 _L1_RATIO_API = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 8)
 
 
-class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
+class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     """Linear head retrained on penultimate-layer embeddings.
 
     Standardises the embeddings, fits an L1 or L2 logistic regression and, as DFR does,
@@ -225,56 +224,6 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
             }
         return self.class_weight
 
-    def decision_function(self, X):
-        """Logits of the head: ``X @ coef_.T + intercept_`` (1-D for two classes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-        """
-        X = check_fitted_features(self, X, "coef_")
-        scores = X @ self.coef_.T + self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        scores = self.decision_function(X)
-        codes = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[codes]
-
-    def predict_proba(self, X):
-        """Class probabilities (sigmoid for two classes, softmax otherwise).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Embeddings.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            positive = expit(scores)
-            return np.column_stack([1 - positive, positive])
-        return softmax(scores, axis=1)
-
     def to_torch(self):
         """The head as a ``torch.nn.Linear`` acting on raw embeddings.
 
@@ -297,8 +246,3 @@ class LastLayerRetrainer(ClassifierMixin, BaseEstimator):
             layer.weight.copy_(torch.as_tensor(coef, dtype=layer.weight.dtype))
             layer.bias.copy_(torch.as_tensor(intercept, dtype=layer.bias.dtype))
         return layer
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
-        return tags
