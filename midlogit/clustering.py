@@ -1,6 +1,7 @@
 """Cluster embeddings and balance a retraining set across the clusters."""
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
@@ -33,7 +34,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         as ``n_clusters`` (or ``n_components``, as for a Gaussian mixture).
     clusterer : estimator or None, default=None
         Any scikit-learn clusterer with ``fit_predict``; cloned for every fit.
-        ``None`` uses :class:`~sklearn.cluster.KMeans` with ``n_init=10``.
+        ``None`` uses :class:`~sklearn.cluster.KMeans` with ``n_init=3``.
     per_class : bool, default=True
         Cluster each class's rows separately. Needs ``y``; ``fit(X)`` without labels
         clusters all rows together.
@@ -165,17 +166,20 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.labels_ = labels
         self.cluster_classes_ = np.repeat(classes, self.n_clusters)
 
-        counts = np.bincount(labels, minlength=classes.size * self.n_clusters)
-        sums = np.zeros((counts.size, X.shape[1]))
-        np.add.at(sums, labels, X)
+        n_total = classes.size * self.n_clusters
+        counts = np.bincount(labels, minlength=n_total)
+        membership = sparse.csr_array(
+            (np.ones(labels.size), (labels, np.arange(labels.size))),
+            shape=(n_total, labels.size),
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.cluster_centers_ = sums / counts[:, None]
+            self.cluster_centers_ = (membership @ X) / counts[:, None]
         self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
         return X, y
 
     def _fit_predict(self, Z, rng):
         if self.clusterer is None:
-            model = KMeans(n_clusters=self.n_clusters, n_init=10)
+            model = KMeans(n_clusters=self.n_clusters, n_init=3)
         else:
             model = clone(self.clusterer)
         params = model.get_params()
