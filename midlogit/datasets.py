@@ -548,6 +548,7 @@ def make_colored_digits(
         image_index : ndarray of shape (n,)
             Row of the image in ``load_digits()``.
         from_biased_subset : ndarray of bool, shape (n,)
+            Whether the row was drawn from the shortcut-aligned subset.
 
     Examples
     --------
@@ -677,12 +678,15 @@ def make_spurious_gaussians(
         data : ndarray of shape (n_samples, n_core + n_spurious), float32
             Core columns first, then spurious columns.
         target : ndarray of shape (n_samples,)
+            Class label of each row.
         spurious : ndarray of shape (n_samples,)
+            Spurious attribute of each row.
         groups : ndarray of shape (n_samples,)
             ``target * n_classes + spurious``.
         group_names, target_names, spurious_names, feature_names : ndarray of str
             E.g. ``"y0@a1"``, ``"core_0"``, ``"spurious_0"``.
         from_biased_subset : ndarray of bool, shape (n_samples,)
+            Whether the row was drawn from the shortcut-aligned subset.
 
     Examples
     --------
@@ -925,6 +929,7 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
         filenames : ndarray of str
             Absolute image paths.
         images : LazyImages or ndarray of shape (n, 3, height, width), float32
+            The images, read lazily unless ``load_images=True``.
         target : ndarray of int
             0 landbird, 1 waterbird.
         spurious : ndarray of int
@@ -1071,6 +1076,7 @@ def load_celeba(
             Every attribute as 0/1, a ready concept matrix for
             :class:`midlogit.invert.ConceptLabeler`.
         attribute_names : ndarray of shape (40,)
+            One value per row.
 
     Raises
     ------
