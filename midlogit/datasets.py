@@ -1076,7 +1076,7 @@ def load_celeba(
             Every attribute as 0/1, a ready concept matrix for
             :class:`midlogit.invert.ConceptLabeler`.
         attribute_names : ndarray of shape (40,)
-            One value per row.
+            The 40 attribute names, in column order.
 
     Raises
     ------
