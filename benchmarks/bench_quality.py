@@ -117,10 +117,14 @@ def main(argv=None):
             runs.append(run)
             print(f"{dataset} bias={bias} seed={seed} ({run['seconds']} s)")
             print(format_table(run["methods"]), flush=True)
+            # Written after every run, so an interrupted benchmark keeps what it measured.
+            text = write_results(runs, Path(args.out), args.quick)
+    print(text)
 
-    out = Path(args.out)
+
+def write_results(runs, out, quick):
     out.mkdir(parents=True, exist_ok=True)
-    stem = "quality-quick" if args.quick else "quality"
+    stem = "quality-quick" if quick else "quality"
     (out / f"{stem}.json").write_text(json.dumps(runs, indent=1))
     machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
                f"threads, Python {platform.python_version()}, torch {torch.__version__}, "
@@ -128,11 +132,11 @@ def main(argv=None):
     text = "\n".join([
         "# Quality benchmark: worst-group and mean test accuracy", "",
         f"Machine: {machine}. Produced by `python benchmarks/bench_quality.py"
-        f"{' --quick' if args.quick else ''}`; test splits are unbiased; mean ± std over seeds.",
+        f"{' --quick' if quick else ''}`; test splits are unbiased; mean ± std over seeds.",
         "", summarise(runs),
     ])
     (out / f"{stem}.md").write_text(text + "\n")
-    print(text)
+    return text
 
 
 if __name__ == "__main__":
