@@ -34,7 +34,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         as ``n_clusters`` (or ``n_components``, as for a Gaussian mixture).
     clusterer : estimator or None, default=None
         Any scikit-learn clusterer with ``fit_predict``; cloned for every fit.
-        ``None`` uses :class:`~sklearn.cluster.KMeans` with ``n_init=3``.
+        ``None`` uses :class:`~sklearn.cluster.KMeans` with ``n_init=10``.
     per_class : bool, default=True
         Cluster each class's rows separately. Needs ``y``; ``fit(X)`` without labels
         clusters all rows together.
@@ -179,7 +179,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
 
     def _fit_predict(self, Z, rng):
         if self.clusterer is None:
-            model = KMeans(n_clusters=self.n_clusters, n_init=3)
+            model = KMeans(n_clusters=self.n_clusters, n_init=10)
         else:
             model = clone(self.clusterer)
         params = model.get_params()
