@@ -120,6 +120,26 @@ def check_fitted_features(estimator, X, attributes=None):
     return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
 
 
+def standardization(X, *, enabled=True, sample_weight=None):
+    """Per-column (weighted) mean and scale of ``X``, or zeros and ones when disabled.
+
+    Constant columns get scale 1, so ``(X - mean) / scale`` is always finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.base import standardization
+    >>> mean, scale = standardization(np.array([[0.0, 1.0], [2.0, 1.0]]))
+    >>> mean.tolist(), scale.tolist()
+    ([1.0, 1.0], [1.0, 1.0])
+    """
+    if not enabled:
+        return np.zeros(X.shape[1], dtype=X.dtype), np.ones(X.shape[1], dtype=X.dtype)
+    mean = np.average(X, axis=0, weights=sample_weight)
+    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    return mean.astype(X.dtype), np.where(scale > 0, scale, 1.0).astype(X.dtype)
+
+
 def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=1):
     """Indices that give every group the same number of rows.
 

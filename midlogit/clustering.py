@@ -14,6 +14,7 @@ from .base import (
     check_fitted_features,
     check_shapes,
     shown_label,
+    standardization,
 )
 
 __all__ = ["EmbeddingClusterer"]
@@ -143,13 +144,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         if not (self.per_class and y is not None):
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
 
-        if self.standardize:
-            self.mean_ = X.mean(axis=0)
-            scale = X.std(axis=0)
-            self.scale_ = np.where(scale > 0, scale, 1.0).astype(X.dtype)
-        else:
-            self.mean_ = np.zeros(X.shape[1], dtype=X.dtype)
-            self.scale_ = np.ones(X.shape[1], dtype=X.dtype)
+        self.mean_, self.scale_ = standardization(X, enabled=self.standardize)
         Z = ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
 
         rng = check_random_state(self.random_state)

@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import LinearHeadMixin, balanced_indices, validate_xy
+from .base import LinearHeadMixin, balanced_indices, standardization, validate_xy
 
 __all__ = ["LastLayerRetrainer"]
 
@@ -131,13 +131,9 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                     "sample_weight sums to zero; give some rows a positive weight."
                 )
         X = X.astype(np.float64, copy=False)
-        if self.standardize:
-            self.mean_ = np.average(X, axis=0, weights=sample_weight)
-            scale = np.sqrt(np.average((X - self.mean_) ** 2, axis=0, weights=sample_weight))
-            self.scale_ = np.where(scale > 0, scale, 1.0)
-        else:
-            self.mean_ = np.zeros(X.shape[1])
-            self.scale_ = np.ones(X.shape[1])
+        self.mean_, self.scale_ = standardization(
+            X, enabled=self.standardize, sample_weight=sample_weight
+        )
         Z = (X - self.mean_) / self.scale_
 
         rng = check_random_state(self.random_state)
