@@ -21,6 +21,19 @@ class SamplerMixin:
     Subclasses implement ``_fit(X, y, **params)``, which validates the data, sets
     ``sample_indices_`` (indices into the rows of ``X``) and returns the validated
     ``(X, y)``. ``fit`` and ``fit_resample`` are built on it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from midlogit.base import SamplerMixin, validate_xy
+    >>> class EveryOtherRow(SamplerMixin, BaseEstimator):
+    ...     def _fit(self, X, y):
+    ...         X, y = validate_xy(self, X, y)
+    ...         self.sample_indices_ = np.arange(0, len(y), 2)
+    ...         return X, y
+    >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1].tolist()
+    [0, 0]
     """
 
     def fit(self, X, y, **params):
@@ -199,6 +212,19 @@ class LinearHeadMixin:
 
     For two classes ``coef_`` has one row and the decision function is 1-D, as in
     scikit-learn's linear classifiers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator, ClassifierMixin
+    >>> from midlogit.base import LinearHeadMixin
+    >>> class Fixed(LinearHeadMixin, ClassifierMixin, BaseEstimator):
+    ...     def fit(self, X, y):
+    ...         self.coef_, self.intercept_ = np.array([[1.0]]), np.array([-0.5])
+    ...         self.classes_, self.n_features_in_ = np.array(["a", "b"]), 1
+    ...         return self
+    >>> Fixed().fit([[0.0], [1.0]], ["a", "b"]).predict([[0.2], [0.9]]).tolist()
+    ['a', 'b']
     """
 
     def decision_function(self, X):

@@ -83,6 +83,12 @@ def main(argv=None):
     -------
     status : int
         Exit status.
+
+    Examples
+    --------
+    >>> from midlogit.cli import main
+    >>> main(["bench", "no-such-benchmark"])
+    2
     """
     args = build_parser().parse_args(argv)
     if args.command == "demo":

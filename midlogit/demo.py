@@ -173,6 +173,15 @@ def run_demo(dataset="dsprites", *, bias=0.95, seed=0, out="midlogit-demo", quic
     -------
     results : dict
         What ``results.json`` holds.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from midlogit.demo import run_demo
+    >>> results = run_demo("gaussians", quick=True, verbose=0, plots=False,
+    ...                    out=tempfile.mkdtemp())
+    >>> sorted(results["methods"])
+    ['class_balanced', 'dfr', 'erm', 'error_set', 'midlogit', 'random']
     """
     start = time.perf_counter()
     out = Path(out)
