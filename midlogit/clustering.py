@@ -1,7 +1,6 @@
 """Cluster embeddings and balance a retraining set across the clusters."""
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
@@ -145,7 +144,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
 
         self.mean_, self.scale_ = standardization(X, enabled=self.standardize)
-        Z = ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
+        Z = ((X - self.mean_) / self.scale_).astype(X.dtype) if self.standardize else X
 
         rng = check_random_state(self.random_state)
         labels = np.empty(X.shape[0], dtype=np.intp)
@@ -163,18 +162,16 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
 
         n_total = classes.size * self.n_clusters
         counts = np.bincount(labels, minlength=n_total)
-        membership = sparse.csr_array(
-            (np.ones(labels.size), (labels, np.arange(labels.size))),
-            shape=(n_total, labels.size),
-        )
+        sums = np.stack([X[labels == k].sum(axis=0, dtype=np.float64) for k in range(n_total)])
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.cluster_centers_ = (membership @ X) / counts[:, None]
+            self.cluster_centers_ = sums / counts[:, None]
         self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
         return X, y
 
     def _fit_predict(self, Z, rng):
         if self.clusterer is None:
-            model = KMeans(n_clusters=self.n_clusters, n_init=10)
+            # Z is a private copy of the rows (fancy indexing): KMeans may centre it in place
+            model = KMeans(n_clusters=self.n_clusters, n_init=10, copy_x=False)
         else:
             model = clone(self.clusterer)
         params = model.get_params()

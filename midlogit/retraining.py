@@ -130,7 +130,6 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     "sample_weight sums to zero; give some rows a positive weight."
                 )
-        X = X.astype(np.float64, copy=False)
         self.mean_, self.scale_ = standardization(
             X, enabled=self.standardize, sample_weight=sample_weight
         )
