@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
@@ -87,6 +88,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         per_class=True,
         sampling="oversample",
         standardize=False,
+        n_components=64,
         random_state=None,
     ):
         self.n_clusters = n_clusters
@@ -94,6 +96,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.per_class = per_class
         self.sampling = sampling
         self.standardize = standardize
+        self.n_components = n_components
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -130,6 +133,12 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"n_clusters must be a positive integer, got {self.n_clusters!r}."
             )
+        if self.n_components is not None and not (
+            isinstance(self.n_components, int | np.integer) and self.n_components >= 1
+        ):
+            raise ValueError(
+                f"n_components must be a positive integer or None, got {self.n_components!r}."
+            )
         check_shapes(X, y)
         if y is None:
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
@@ -156,7 +165,8 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
                     f"n_clusters={self.n_clusters} is more than the {rows.size} rows"
                     f"{where}; lower n_clusters or keep more rows (e.g. a wider band)."
                 )
-            labels[rows] = code * self.n_clusters + self._fit_predict(Z[rows], rng)
+            found = self._fit_predict(self._reduce(Z[rows], rng), rng)
+            labels[rows] = code * self.n_clusters + found
         self.labels_ = labels
         self.cluster_classes_ = np.repeat(classes, self.n_clusters)
 
@@ -168,9 +178,19 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
         return X, y
 
+    def _reduce(self, Z, rng):
+        if self.n_components is None or self.n_components >= min(Z.shape):
+            return Z
+        pca = PCA(
+            self.n_components,
+            svd_solver="randomized",
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        return pca.fit_transform(Z)
+
     def _fit_predict(self, Z, rng):
         if self.clusterer is None:
-            # Z is a private copy of the rows (fancy indexing): KMeans may centre it in place
+            # Z is a private copy of the rows: KMeans may centre it in place
             model = KMeans(n_clusters=self.n_clusters, n_init=10, copy_x=False)
         else:
             model = clone(self.clusterer)
@@ -188,7 +208,11 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         return found
 
     def predict(self, X):
-        """Nearest cluster centroid of each row (in the clustering space).
+        """Nearest cluster centroid of each row.
+
+        Distances are taken on every feature (standardised with ``standardize=True``).
+        With ``n_components`` the clusters were found on a projection, so a row near a
+        cluster boundary may get a different cluster than in ``labels_``.
 
         Parameters
         ----------

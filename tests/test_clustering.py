@@ -156,3 +156,31 @@ def test_float32_embeddings_stay_float32(blobs):
         X.astype(np.float32), y
     )
     assert X_res.dtype == np.float32
+
+
+def test_n_components_finds_subgroups_hidden_among_noise_features(blobs):
+    X, y, truth = blobs
+    rng = np.random.RandomState(1)
+    # the subgroup axis is the largest within-class direction; 60 weak noise features
+    wide = np.c_[X, 0.3 * rng.randn(y.size, 60)]
+    clusterer = EmbeddingClusterer(n_clusters=2, n_components=2, random_state=0)
+    labels = clusterer.fit_predict(wide, y)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    assert clusterer.cluster_centers_.shape == (4, 62)
+
+
+def test_n_components_not_below_the_feature_count_changes_nothing(blobs):
+    X, y, _ = blobs
+    plain = EmbeddingClusterer(n_clusters=2, n_components=None, random_state=0).fit(X, y)
+    for n_components in (2, 5):
+        same = EmbeddingClusterer(n_clusters=2, n_components=n_components, random_state=0)
+        same.fit(X, y)
+        np.testing.assert_array_equal(same.labels_, plain.labels_)
+        np.testing.assert_array_equal(same.sample_indices_, plain.sample_indices_)
+
+
+@pytest.mark.parametrize("n_components", [0, 2.5, "4"])
+def test_n_components_must_be_a_positive_integer(blobs, n_components):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="n_components must be a positive integer"):
+        EmbeddingClusterer(n_components=n_components).fit(X, y)
