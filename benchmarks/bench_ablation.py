@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 
-from midlogit.comparison import compare_methods, midlogit_search
+from midlogit.comparison import compare_methods, midlogit_search, search_choice
 from midlogit.demo import _backbone, load_demo_data
 from midlogit.metrics import worst_group_accuracy
 
@@ -30,10 +30,14 @@ BASE = {
     "retrainer_params": {},
 }
 
-# One change at a time from the defaults (band over all samples, oversampled clusters of
-# raw embeddings, pseudo-group scoring, L2 head).
+# One change at a time from the defaults (band over all samples; a grid over retraining
+# on the band's rows, oversampled clusters, or on all rows, undersampled clusters found on
+# the band; clusters of raw embeddings on at most 64 principal components; pseudo-group
+# scoring; L2 head).
 VARIANTS = {
     "defaults": {},
+    "retrain on the band's rows only": {"retrain_from": "band"},
+    "retrain on all rows, clusters found on the band": {"retrain_from": "all"},
     "band per class": {"selector_params": {"per_class": True}},
     "undersample clusters": {"clusterer_params": {"sampling": "undersample"}},
     "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
@@ -110,8 +114,7 @@ def main(argv=None):
                     "dataset": dataset, "seed": seed, "variant": variant,
                     "wga": worst_group_accuracy(test.target, y_pred, groups=test.groups),
                     "acc": float(np.mean(y_pred == test.target)),
-                    "params": {k: int(v) if isinstance(v, np.integer) else v
-                               for k, v in search.best_params_.items()},
+                    "params": search_choice(search),
                 })
             print(f"{dataset} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 

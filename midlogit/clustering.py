@@ -60,6 +60,8 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         Centroid of each cluster's rows, in the input space.
     sample_indices_ : ndarray of int
         Rows returned by ``fit_resample`` (repeated when oversampling).
+    selector_ : sampler
+        The fitted clone of ``selector`` (only when one is given).
     n_features_in_ : int
         Number of features.
 
@@ -89,6 +91,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         sampling="oversample",
         standardize=False,
         n_components=64,
+        selector=None,
         random_state=None,
     ):
         self.n_clusters = n_clusters
@@ -97,6 +100,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.sampling = sampling
         self.standardize = standardize
         self.n_components = n_components
+        self.selector = selector
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -155,18 +159,20 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.mean_, self.scale_ = standardization(X, enabled=self.standardize)
         Z = ((X - self.mean_) / self.scale_).astype(X.dtype) if self.standardize else X
 
+        selected = self._selected_rows(X, y)
         rng = check_random_state(self.random_state)
         labels = np.empty(X.shape[0], dtype=np.intp)
         for code, label in enumerate(classes):
             rows = np.flatnonzero(codes == code)
-            if rows.size < self.n_clusters:
+            fit = selected[rows]
+            if fit.sum() < self.n_clusters:
                 where = "" if label is None else f" of class {shown_label(label)}"
+                which = "rows" if self.selector is None else "rows kept by the selector"
                 raise ValueError(
-                    f"n_clusters={self.n_clusters} is more than the {rows.size} rows"
+                    f"n_clusters={self.n_clusters} is more than the {fit.sum()} {which}"
                     f"{where}; lower n_clusters or keep more rows (e.g. a wider band)."
                 )
-            found = self._fit_predict(self._reduce(Z[rows], rng), rng)
-            labels[rows] = code * self.n_clusters + found
+            labels[rows] = code * self.n_clusters + self._cluster_class(Z[rows], fit, rng)
         self.labels_ = labels
         self.cluster_classes_ = np.repeat(classes, self.n_clusters)
 
@@ -178,15 +184,37 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
         return X, y
 
-    def _reduce(self, Z, rng):
-        if self.n_components is None or self.n_components >= min(Z.shape):
-            return Z
-        pca = PCA(
-            self.n_components,
-            svd_solver="randomized",
-            random_state=rng.randint(np.iinfo(np.int32).max),
-        )
-        return pca.fit_transform(Z)
+    def _selected_rows(self, X, y):
+        """Mask of the rows the clusters are found on."""
+        if self.selector is None:
+            return np.ones(X.shape[0], dtype=bool)
+        if y is None:
+            raise ValueError("selector needs y: pass the class labels to fit.")
+        self.selector_ = clone(self.selector)
+        self.selector_.fit_resample(X, y)
+        selected = np.zeros(X.shape[0], dtype=bool)
+        selected[self.selector_.sample_indices_] = True
+        return selected
+
+    def _cluster_class(self, Z, fit, rng):
+        """Cluster ids of one class's rows, clustered on the rows where ``fit`` holds."""
+        Z_fit = Z[fit]
+        if self.n_components is not None and self.n_components < min(Z_fit.shape):
+            pca = PCA(
+                self.n_components,
+                svd_solver="randomized",
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            )
+            Z_fit = pca.fit_transform(Z_fit)
+            if not fit.all():
+                Z = pca.transform(Z)
+        found = self._fit_predict(Z_fit, rng)
+        if fit.all():
+            return found
+        centers = np.stack([Z_fit[found == k].mean(axis=0) for k in np.unique(found)])
+        assigned = _nearest_center(Z, centers)
+        assigned[fit] = found
+        return assigned
 
     def _fit_predict(self, Z, rng):
         if self.clusterer is None:
@@ -225,12 +253,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         """
         X = check_fitted_features(self, X, "cluster_centers_")
         centers = (self.cluster_centers_ - self.mean_) / self.scale_
-        Z = (X - self.mean_) / self.scale_
-        distances = (
-            (Z**2).sum(axis=1)[:, None] - 2 * Z @ centers.T + (centers**2).sum(axis=1)
-        )
-        distances[:, ~np.isfinite(centers).all(axis=1)] = np.inf
-        return distances.argmin(axis=1)
+        return _nearest_center((X - self.mean_) / self.scale_, centers)
 
     def fit_predict(self, X, y=None):
         """Cluster the rows and return ``labels_``.
@@ -253,3 +276,10 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         tags.target_tags.required = False
         return tags
 
+
+
+def _nearest_center(Z, centers):
+    """Index of each row's nearest center; centers with non-finite entries never win."""
+    distances = (Z**2).sum(axis=1)[:, None] - 2 * Z @ centers.T + (centers**2).sum(axis=1)
+    distances[:, ~np.isfinite(centers).all(axis=1)] = np.inf
+    return distances.argmin(axis=1)

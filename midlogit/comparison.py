@@ -7,6 +7,7 @@ midlogit method picks its band width and cluster count **without group labels**
 """
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
 from sklearn.utils import Bunch
@@ -28,7 +29,7 @@ from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
 from .selection import LogitBandSelector
 
-__all__ = ["compare_methods", "midlogit_search", "DFR_C_VALUES"]
+__all__ = ["compare_methods", "midlogit_search", "search_choice", "DFR_C_VALUES"]
 
 DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
 """The L1 strengths DFR searches (Kirichenko et al., ICLR 2023)."""
@@ -59,6 +60,7 @@ def midlogit_search(
     selector_params=None,
     clusterer_params=None,
     retrainer_params=None,
+    retrain_from=("band", "all"),
 ):
     """Grid search of the midlogit pipeline, scored without group labels.
 
@@ -81,6 +83,14 @@ def midlogit_search(
         Seeds the split, the clustering and the head.
     selector_params, clusterer_params, retrainer_params : dict or None
         Extra parameters of the three steps.
+    retrain_from : {"band", "all"} or tuple of them, default=("band", "all")
+        Where the retraining rows come from. ``"band"``: the band's rows, balanced
+        over their clusters (band → cluster → retrain, the paper's recipe).
+        ``"all"``: the clusters are still found on the band, but every row joins the
+        cluster of its class it is nearest to and the set is undersampled to the
+        smallest cluster (``EmbeddingClusterer(selector=LogitBandSelector(...))``, the
+        band step passed through). A tuple searches both; the ablation in
+        ``docs/design.rst`` measured each.
 
     Returns
     -------
@@ -94,24 +104,41 @@ def midlogit_search(
     >>> from midlogit.comparison import midlogit_search
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
-    >>> search = midlogit_search(head, (0.4, 0.8), (2,), y=y).fit(X, y)
-    >>> sorted(search.best_params_)
+    >>> search = midlogit_search(head, (0.4, 0.8), (2,), y=y, retrain_from="band")
+    >>> sorted(search.fit(X, y).best_params_)
     ['embeddingclusterer__n_clusters', 'logitbandselector__band_width']
     """
     if scoring == "pseudo_group":
         scoring = make_pseudo_group_scorer(head)
     elif scoring == "worst_class":
         scoring = worst_class_scorer
+    sources = (retrain_from,) if isinstance(retrain_from, str) else tuple(retrain_from)
+    if not sources or set(sources) - {"band", "all"}:
+        raise ValueError(
+            f"retrain_from must be 'band', 'all' or a tuple of them, got {retrain_from!r}."
+        )
+    band = LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state,
+                             **(selector_params or {}))
     pipe = make_pipeline(
-        LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state,
-                          **(selector_params or {})),
+        band,
         EmbeddingClusterer(random_state=random_state, **(clusterer_params or {})),
         LastLayerRetrainer(random_state=random_state, **(retrainer_params or {})),
     )
-    grid = {
-        "logitbandselector__band_width": list(band_widths),
-        "embeddingclusterer__n_clusters": list(n_clusters),
-    }
+    grid = []
+    if "band" in sources:
+        grid.append({
+            "logitbandselector__band_width": list(band_widths),
+            "embeddingclusterer__n_clusters": list(n_clusters),
+        })
+    if "all" in sources:
+        grid.append({
+            "logitbandselector": ["passthrough"],
+            "embeddingclusterer__selector": [
+                clone(band).set_params(band_width=width) for width in band_widths
+            ],
+            "embeddingclusterer__n_clusters": list(n_clusters),
+            "embeddingclusterer__sampling": ["undersample"],
+        })
     cv = _validation_split(np.asarray(y), validation_fraction, random_state)
     return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
 
@@ -205,7 +232,7 @@ def compare_methods(
     ).fit(E, y)
     midlogit = search.best_estimator_
     models["midlogit"], labels_used["midlogit"] = midlogit, "class"
-    params["midlogit"] = search.best_params_
+    params["midlogit"] = search_choice(search)
     curated = midlogit.named_steps["embeddingclusterer"].sample_indices_
     n_curated = curated.size
 
@@ -246,6 +273,43 @@ def compare_methods(
             "params": {k: _plain(v) for k, v in params.get(name, {}).items()},
         }
     return Bunch(methods=methods, models=models, midlogit_search=search)
+
+
+def search_choice(search):
+    """The setting a fitted :func:`midlogit_search` chose, as plain values.
+
+    Parameters
+    ----------
+    search : GridSearchCV
+        A fitted :func:`midlogit_search`.
+
+    Returns
+    -------
+    choice : dict
+        ``{"retrain_from": "band" or "all", "band_width": float, "n_clusters": int}``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from midlogit.comparison import midlogit_search, search_choice
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> head = LogisticRegression().fit(X, y)
+    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="all").fit(X, y)
+    >>> search_choice(search)
+    {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2}
+    """
+    best = search.best_estimator_
+    clusterer = best.named_steps["embeddingclusterer"]
+    if clusterer.selector is None:
+        band = best.named_steps["logitbandselector"]
+    else:
+        band = clusterer.selector
+    return {
+        "retrain_from": "band" if clusterer.selector is None else "all",
+        "band_width": band.band_width,
+        "n_clusters": clusterer.n_clusters,
+    }
 
 
 def _plain(value):

@@ -230,8 +230,13 @@ def _write_figures(out, comparison, heldout, group_names, results):
     from . import plotting
 
     best = comparison.midlogit_search.best_estimator_
-    selector = best.named_steps["logitbandselector"]
     clusterer = best.named_steps["embeddingclusterer"]
+    if clusterer.selector is None:  # the band's rows were retrained on
+        selector = best.named_steps["logitbandselector"]
+        clustered_rows = selector.sample_indices_
+    else:  # the band found the clusters; all rows were retrained on
+        selector = clusterer.selector_
+        clustered_rows = np.arange(len(heldout.target))
     names = {int(k): v for k, v in group_names.items()}
     figures = {}
     column = selector.logits_.shape[1] - 1
@@ -242,10 +247,10 @@ def _write_figures(out, comparison, heldout, group_names, results):
     figures["group_accuracies.png"] = plotting.plot_group_accuracies(
         results["methods"], group_names=group_names
     )
-    band_groups = np.asarray(heldout.groups)[selector.sample_indices_]
+    clustered_groups = np.asarray(heldout.groups)[clustered_rows]
     figures["curated_composition.png"] = plotting.plot_curated_composition(
         clusterer.labels_[clusterer.sample_indices_],
-        band_groups[clusterer.sample_indices_], group_names=names,
+        clustered_groups[clusterer.sample_indices_], group_names=names,
     )
     for name, figure in figures.items():
         figure.savefig(out / name, dpi=110, bbox_inches="tight")
@@ -263,9 +268,11 @@ def _report(results, figures):
         "",
         f"Rows: {results['sizes']}. The test split is unbiased; worst-group accuracy is "
         "the lowest accuracy over (class, spurious attribute) groups.",
-        "midlogit chose its band width and cluster count with no group labels (worst "
-        "accuracy over (class, ERM head right or wrong) pseudo-groups on a validation "
-        "half); DFR used group labels to choose C and to balance its refits.",
+        "midlogit chose its band width, cluster count and whether to retrain on the "
+        "band's rows or on all rows (clusters found on the band) with no group labels "
+        "(worst accuracy over (class, ERM head right or wrong) pseudo-groups on a "
+        f"validation half): {results['methods']['midlogit']['params']}. DFR used group "
+        "labels to choose C and to balance its refits.",
         "",
         format_table(results["methods"]),
         "",

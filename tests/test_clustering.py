@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
+from midlogit.base import SamplerMixin
 from midlogit.clustering import EmbeddingClusterer
 
 # (class, blob) sizes: the blobs of a class sit at opposite ends of a "spurious" axis.
@@ -184,3 +186,64 @@ def test_n_components_must_be_a_positive_integer(blobs, n_components):
     X, y, _ = blobs
     with pytest.raises(ValueError, match="n_components must be a positive integer"):
         EmbeddingClusterer(n_components=n_components).fit(X, y)
+
+
+class _KeepRows(SamplerMixin, BaseEstimator):
+    """A sampler that keeps the rows it is told to keep."""
+
+    def __init__(self, rows=None):
+        self.rows = rows
+
+    def _fit(self, X, y):
+        self.sample_indices_ = np.asarray(self.rows)
+        return X, y
+
+
+def test_selector_finds_clusters_on_its_rows_and_labels_every_row(blobs):
+    X, y, truth = blobs
+    kept = np.flatnonzero(np.arange(y.size) % 3 == 0)
+    selector = _KeepRows(rows=kept)
+    clusterer = EmbeddingClusterer(
+        n_clusters=2, selector=selector, sampling="undersample", random_state=0
+    )
+    clusterer.fit_resample(X, y)
+    assert adjusted_rand_score(truth, clusterer.labels_) == 1.0
+    np.testing.assert_array_equal(clusterer.selector_.sample_indices_, kept)
+    assert not hasattr(selector, "sample_indices_")
+    # the balanced set is drawn from all rows, not only from the kept ones
+    assert np.setdiff1d(clusterer.sample_indices_, kept).size > 0
+    assert np.bincount(clusterer.labels_[clusterer.sample_indices_]).tolist() == [10] * 4
+
+
+def test_selector_clusters_are_found_on_its_rows_only():
+    rng = np.random.RandomState(0)
+    # class 0: the kept rows form two blobs along x, the other rows a far-off blob;
+    # class 1: ten rows of their own
+    X = np.r_[
+        rng.randn(20, 2) + [-4, 0],
+        rng.randn(20, 2) + [4, 0],
+        rng.randn(60, 2) + [0, 30],
+        rng.randn(10, 2) + [50, 50],
+    ]
+    y = np.r_[np.zeros(100, dtype=int), np.ones(10, dtype=int)]
+    selector = _KeepRows(rows=np.r_[np.arange(40), np.arange(100, 110)])
+    clusterer = EmbeddingClusterer(n_clusters=2, selector=selector, random_state=0)
+    labels = clusterer.fit(X, y).labels_
+    left, right = labels[:20], labels[20:40]
+    assert np.unique(left).size == 1 and np.unique(right).size == 1
+    assert left[0] != right[0]
+    # without the selector the far-off blob gets a cluster of its own instead
+    plain = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y).labels_
+    assert plain[0] == plain[20]
+
+
+def test_selector_needs_labels(blobs):
+    X, _, _ = blobs
+    with pytest.raises(ValueError, match="selector needs y"):
+        EmbeddingClusterer(selector=_KeepRows(rows=[0, 1, 2])).fit(X)
+
+
+def test_too_few_selected_rows_name_the_selector(blobs):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="rows kept by the selector"):
+        EmbeddingClusterer(n_clusters=2, selector=_KeepRows(rows=[0])).fit(X, y)

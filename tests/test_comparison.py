@@ -1,0 +1,56 @@
+"""midlogit_search: where the retraining rows come from, and the setting it reports."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from midlogit.comparison import midlogit_search, search_choice
+from midlogit.datasets import make_spurious_gaussians
+
+
+@pytest.fixture(scope="module")
+def data():
+    train = make_spurious_gaussians(600, bias=0.95, random_state=0)
+    held = make_spurious_gaussians(600, bias=0.95, random_state=1)
+    head = LogisticRegression().fit(train.data, train.target)
+    return head, held.data, held.target
+
+
+def test_default_grid_searches_both_sources_of_retraining_rows(data):
+    head, X, y = data
+    search = midlogit_search(head, (0.2, 0.4), (2, 3), y=y).fit(X, y)
+    assert len(search.cv_results_["params"]) == 2 * 2 * 2
+    sources = [
+        "all" if params.get("logitbandselector") == "passthrough" else "band"
+        for params in search.cv_results_["params"]
+    ]
+    assert sources.count("all") == sources.count("band") == 4
+
+
+def test_retraining_on_all_rows_clusters_the_band_only(data):
+    head, X, y = data
+    search = midlogit_search(head, (0.2,), (2,), y=y, retrain_from="all").fit(X, y)
+    best = search.best_estimator_
+    assert best.named_steps["logitbandselector"] == "passthrough"
+    clusterer = best.named_steps["embeddingclusterer"]
+    band = clusterer.selector_.sample_indices_
+    assert band.size == pytest.approx(0.2 * y.size, abs=2)
+    assert np.setdiff1d(clusterer.sample_indices_, band).size > 0
+    assert clusterer.labels_.size == y.size
+    assert search_choice(search) == {"retrain_from": "all", "band_width": 0.2, "n_clusters": 2}
+
+
+def test_retraining_on_the_band_keeps_band_rows_only(data):
+    head, X, y = data
+    search = midlogit_search(head, (0.2,), (2,), y=y, retrain_from="band").fit(X, y)
+    best = search.best_estimator_
+    band = best.named_steps["logitbandselector"].sample_indices_
+    assert best.named_steps["embeddingclusterer"].labels_.size == band.size
+    assert search_choice(search)["retrain_from"] == "band"
+
+
+@pytest.mark.parametrize("retrain_from", ["everything", (), ("band", "middle")])
+def test_unknown_retrain_from(data, retrain_from):
+    head, _, y = data
+    with pytest.raises(ValueError, match="retrain_from must be"):
+        midlogit_search(head, y=y, retrain_from=retrain_from)
