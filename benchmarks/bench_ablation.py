@@ -72,7 +72,9 @@ class WithoutHeadDirections(ClusterMixin, BaseEstimator):
 def variant_params(change, head):
     params = {**BASE, **change}
     if params.pop("project_out_head", False):
-        params["clusterer_params"] = {"clusterer": WithoutHeadDirections(coef=head.coef_)}
+        params["clusterer_params"] = {
+            "clusterer": WithoutHeadDirections(coef=head.coef_), "n_components": None,
+        }
     return params
 
 

@@ -81,6 +81,13 @@ def summarise(runs):
         met = gain >= GAIN_OVER_ERM and gap <= GAP_TO_DFR and mean_gap <= MEAN_ACC_GAP_TO_ERM
         verdicts.append(f"| {dataset} | {bias} | {gain:+.3f} | {gap:+.3f} | {mean_gap:+.3f} | "
                         f"{'yes' if met else 'no'} |")
+        choices = [r["methods"]["midlogit"].get("params") for r in config_runs]
+        if all(choices):
+            shown = "; ".join(
+                f"seed {r['seed']}: {c['retrain_from']}, band {c['band_width']}, "
+                f"{c['n_clusters']} clusters" for r, c in zip(config_runs, choices)
+            )
+            lines += ["", f"midlogit's choice (no group labels): {shown}."]
         lines.append("")
     header = [
         "## Targets for midlogit (no group labels)", "",

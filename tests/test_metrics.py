@@ -8,6 +8,8 @@ from sklearn.metrics import recall_score
 
 from midlogit.metrics import (
     group_accuracies,
+    make_pseudo_group_scorer,
+    pseudo_groups,
     worst_class_accuracy,
     worst_class_scorer,
     worst_group_accuracy,
@@ -141,3 +143,38 @@ def test_metrics_empty_input():
 def test_metrics_two_dimensional_labels():
     with pytest.raises(ValueError, match="must be 1-D"):
         worst_class_accuracy([[0, 1]], [[0, 1]])
+
+
+class _Fixed:
+    """A fitted model whose predictions are given."""
+
+    def __init__(self, predictions):
+        self.predictions = np.asarray(predictions)
+
+    def predict(self, X):
+        return self.predictions
+
+
+def test_pseudo_groups_split_each_class_by_the_reference_being_right():
+    groups = pseudo_groups([0, 0, 1, 1, 1], [0, 1, 1, 0, 1])
+    assert groups.tolist() == ["0|right", "0|wrong", "1|right", "1|wrong", "1|right"]
+
+
+def test_pseudo_group_scorer_is_the_worst_pseudo_group_accuracy():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    erm = _Fixed([0, 0, 0, 1, 1, 1, 1, 0])  # wrong on rows 3 and 7
+    scorer = make_pseudo_group_scorer(erm)
+    candidate = _Fixed([0, 1, 0, 0, 1, 1, 1, 0])  # 0|right 2/3, 0|wrong 1, 1|wrong 0
+    assert scorer(candidate, None, y) == pytest.approx(0.0, abs=1e-5)
+    assert scorer(_Fixed(y), None, y) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_pseudo_group_scorer_breaks_ties_by_the_mean():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    erm = _Fixed([0, 0, 0, 1, 1, 1, 1, 0])
+    scorer = make_pseudo_group_scorer(erm)
+    # both miss the 1|wrong row entirely; the second also misses a 0|right row
+    better = _Fixed([0, 0, 0, 0, 1, 1, 1, 0])
+    worse = _Fixed([1, 0, 0, 0, 1, 1, 1, 0])
+    assert scorer(better, None, y) > scorer(worse, None, y)
+    assert scorer(better, None, y) == pytest.approx(scorer(worse, None, y), abs=1e-5)
