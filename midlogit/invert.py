@@ -983,7 +983,8 @@ class ConceptLabeler(BaseEstimator):
             pairs = n1 * (N - n1)
             return (U if self.mode == "positive" else pairs - U) / pairs
 
-    def to_markdown(self, unit_names=None, spurious=None, title="INVERT concept labels"):
+    def to_markdown(self, unit_names=None, spurious=None, title="INVERT concept labels",
+                    alpha=0.05):
         """A readable report: a summary row per unit, then each unit's formulas.
 
         Parameters
@@ -993,6 +994,9 @@ class ConceptLabeler(BaseEstimator):
         spurious : sequence of str, optional
             Concept names to flag when a unit's best explanation uses one.
         title : str, default="INVERT concept labels"
+        alpha : float, default=0.05
+            A best explanation with a p-value above ``alpha`` is not flagged (the unit
+            is marked as using the concept without significance).
 
         Returns
         -------
@@ -1007,6 +1011,8 @@ class ConceptLabeler(BaseEstimator):
         >>> a = np.array([[3.0], [2.0], [1.0], [0.0], [-1.0], [0.5]])
         >>> lab = ConceptLabeler(max_length=1).fit(a, C, concept_names=["water", "land"])
         >>> print(lab.to_markdown(["logit"], spurious=["water"]).splitlines()[6])
+        | logit | `water` | 1.0000 | 0.0526 | uses water, p > 0.05 |
+        >>> print(lab.to_markdown(["logit"], spurious=["water"], alpha=0.1).splitlines()[6])
         | logit | `water` | 1.0000 | 0.0526 | FLAG: water |
         """
         check_is_fitted(self, "explanations_")
@@ -1050,9 +1056,13 @@ class ConceptLabeler(BaseEstimator):
                 continue
             best = exps[0]
             hits = [c for c in best.formula.concepts if c in spurious]
-            flag = f"FLAG: {', '.join(hits)}" if hits else ""
-            if hits:
+            significant = best.log_p_value <= np.log(alpha)
+            flag = ""
+            if hits and significant:
+                flag = f"FLAG: {', '.join(hits)}"
                 flagged.append(name)
+            elif hits:
+                flag = f"uses {', '.join(hits)}, p > {alpha:g}"
             lines.append(
                 f"| {_cell(name)} | `{_cell(str(best.formula))}` | {_fmt_auc(best.auc)} | "
                 f"{_fmt_p(best.log_p_value)} | {flag} |"
@@ -1060,8 +1070,9 @@ class ConceptLabeler(BaseEstimator):
         if spurious:
             lines += [
                 "",
-                f"{len(flagged)} of {units} unit(s) have a best explanation using a flagged "
-                f"concept ({', '.join(spurious)})" + (": " + ", ".join(flagged) if flagged
+                f"{len(flagged)} of {units} unit(s) have a significant (p <= {alpha:g}) best "
+                f"explanation using a flagged concept ({', '.join(spurious)})"
+                + (": " + ", ".join(flagged) if flagged
                                                       else "") + ".",
             ]
         for name, exps in zip(unit_names, self.explanations_):

@@ -4,6 +4,9 @@ import os
 
 # One OpenMP thread per worker, set before torch is imported (it reads this at import).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# scikit-learn's estimator checks include an array-API check (NumPy namespace) that
+# skips itself unless SciPy's array-API mode is on; turned on, it runs and must pass.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import matplotlib
 from threadpoolctl import threadpool_limits
