@@ -107,6 +107,8 @@ def main(argv=None):
     parser.add_argument("--configs", nargs="*", default=None,
                         help="dataset:bias pairs, e.g. dsprites:0.95 digits:0.95")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (1 when another job shares the cores)")
     args = parser.parse_args(argv)
 
     configs = CONFIGS
@@ -115,7 +117,7 @@ def main(argv=None):
     seeds = range(1 if args.quick else args.seeds)
     if args.quick and not args.configs:
         configs = [("gaussians", 0.95), ("digits", 0.95)]
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     runs = []
     for dataset, bias in configs:
