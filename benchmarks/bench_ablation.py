@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans
 
 from midlogit.comparison import compare_methods, midlogit_search, search_choice
 from midlogit.demo import _backbone, load_demo_data
@@ -32,8 +30,9 @@ BASE = {
 
 # One change at a time from the defaults (band over all samples; a grid over retraining
 # on the band's rows, oversampled clusters, or on all rows, undersampled clusters found on
-# the band; clusters of raw embeddings on at most 64 principal components; pseudo-group
-# scoring; L2 head).
+# the band, and over projecting the head's directions out before clustering or not;
+# clusters of raw embeddings on at most 64 principal components; pseudo-group scoring;
+# L2 head).
 VARIANTS = {
     "defaults": {},
     "retrain on the band's rows only": {"retrain_from": "band"},
@@ -42,40 +41,12 @@ VARIANTS = {
     "undersample clusters": {"clusterer_params": {"sampling": "undersample"}},
     "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
     "cluster 16 principal components per class": {"clusterer_params": {"n_components": 16}},
-    "cluster with the head's logit directions projected out": {"project_out_head": True},
+    "never project out the head's directions": {"project_out_head": False},
+    "always project out the head's directions": {"project_out_head": True},
     "worst-class scoring": {"scoring": "worst_class"},
     "L1 head averaged over 10 balanced subsamples": {
         "retrainer_params": {"penalty": "l1", "C": 0.3, "n_subsamples": 10}},
 }
-
-
-class WithoutHeadDirections(ClusterMixin, BaseEstimator):
-    """KMeans on embeddings from which the head's class directions were projected out.
-
-    What is left is the variation the head does not read, where rows that share a
-    logit but differ in what produced it can still be told apart.
-    """
-
-    def __init__(self, coef=None, n_clusters=4, random_state=None):
-        self.coef = coef
-        self.n_clusters = n_clusters
-        self.random_state = random_state
-
-    def fit_predict(self, X, y=None):
-        basis = np.linalg.qr(np.atleast_2d(self.coef).T)[0]
-        X = X - (X @ basis) @ basis.T
-        kmeans = KMeans(self.n_clusters, n_init=10, random_state=self.random_state)
-        self.labels_ = kmeans.fit_predict(X)
-        return self.labels_
-
-
-def variant_params(change, head):
-    params = {**BASE, **change}
-    if params.pop("project_out_head", False):
-        params["clusterer_params"] = {
-            "clusterer": WithoutHeadDirections(coef=head.coef_), "n_components": None,
-        }
-    return params
 
 
 def embed(dataset, bias, seed, quick):
@@ -108,7 +79,7 @@ def main(argv=None):
                              "wga": reference.methods[name]["worst_group_accuracy"],
                              "acc": reference.methods[name]["mean_accuracy"]})
             for variant, change in VARIANTS.items():
-                params = variant_params(change, head)
+                params = {**BASE, **change}
                 search = midlogit_search(head, y=held.target, random_state=seed, **params)
                 search.fit(E, held.target)
                 y_pred = search.predict(E_test)

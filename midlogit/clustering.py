@@ -46,6 +46,24 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         Cluster standardised embeddings instead of raw ones. Raw embeddings keep the
         backbone's own scale, where the directions it uses most are the largest;
         the defaults were chosen by the ablation in ``docs/design.rst``.
+    n_components : int or None, default=64
+        Cluster each class's rows on their first ``n_components`` principal components
+        (randomised PCA) instead of on every feature: on 2048-wide embeddings this
+        clusters several times faster, and the leading within-class directions are
+        where subgroups differ (see ``benchmarks/results/core.md``). ``None``, or a
+        value not below the feature count, clusters every feature.
+    project_out : array-like of shape (n_directions, n_features) or None, default=None
+        Directions removed from the embeddings before clustering, typically the ERM
+        head's ``coef_``: the rows are then clustered on what the head does not read,
+        where rows that share a logit but got it for different reasons differ. The
+        directions live in the clustering space (standardised with ``standardize``).
+    selector : sampler or None, default=None
+        Find the clusters on the rows this sampler keeps (for example a
+        :class:`~midlogit.selection.LogitBandSelector`'s mid-range band, where the
+        counterexamples to a shortcut are common enough to form clusters of their
+        own), then give every row the nearest cluster of its class and draw the
+        balanced set from all rows. ``None`` clusters every row it is given (placed
+        after a ``LogitBandSelector`` in a pipeline, that is the band). Cloned.
     random_state : int, RandomState instance or None, default=None
         Seeds the clusterer and the resampling.
 
@@ -91,6 +109,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         sampling="oversample",
         standardize=False,
         n_components=64,
+        project_out=None,
         selector=None,
         random_state=None,
     ):
@@ -100,6 +119,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.sampling = sampling
         self.standardize = standardize
         self.n_components = n_components
+        self.project_out = project_out
         self.selector = selector
         self.random_state = random_state
 
@@ -158,6 +178,9 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
 
         self.mean_, self.scale_ = standardization(X, enabled=self.standardize)
         Z = ((X - self.mean_) / self.scale_).astype(X.dtype) if self.standardize else X
+        if self.project_out is not None:
+            basis = self._projection_basis(X.shape[1])
+            Z = (Z - (Z @ basis) @ basis.T).astype(X.dtype)
 
         selected = self._selected_rows(X, y)
         rng = check_random_state(self.random_state)
@@ -183,6 +206,21 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             self.cluster_centers_ = sums / counts[:, None]
         self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
         return X, y
+
+    def _projection_basis(self, n_features):
+        """Orthonormal basis (columns) of the ``project_out`` directions."""
+        directions = np.asarray(self.project_out, dtype=np.float64)
+        if directions.ndim == 1:
+            directions = directions[None, :]
+        if directions.ndim != 2 or directions.shape[1] != n_features:
+            raise ValueError(
+                f"project_out has shape {np.shape(self.project_out)}; expected "
+                f"(n_directions, {n_features}), one direction per row (e.g. head.coef_)."
+            )
+        if not np.isfinite(directions).all():
+            raise ValueError("project_out holds NaN or inf; pass finite directions.")
+        basis, singular, _ = np.linalg.svd(directions.T, full_matrices=False)
+        return basis[:, singular > singular.max() * 1e-10]
 
     def _selected_rows(self, X, y):
         """Mask of the rows the clusters are found on."""

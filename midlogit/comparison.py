@@ -61,6 +61,7 @@ def midlogit_search(
     clusterer_params=None,
     retrainer_params=None,
     retrain_from=("band", "all"),
+    project_out_head=(False, True),
 ):
     """Grid search of the midlogit pipeline, scored without group labels.
 
@@ -91,6 +92,10 @@ def midlogit_search(
         smallest cluster (``EmbeddingClusterer(selector=LogitBandSelector(...))``, the
         band step passed through). A tuple searches both; the ablation in
         ``docs/design.rst`` measured each.
+    project_out_head : bool or tuple of bool, default=(False, True)
+        Whether the clusters are found after projecting the head's ``coef_`` out of
+        the embeddings (``EmbeddingClusterer(project_out=head.coef_)``); a tuple
+        searches both.
 
     Returns
     -------
@@ -105,8 +110,9 @@ def midlogit_search(
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
     >>> search = midlogit_search(head, (0.4, 0.8), (2,), y=y, retrain_from="band")
-    >>> sorted(search.fit(X, y).best_params_)
-    ['embeddingclusterer__n_clusters', 'logitbandselector__band_width']
+    >>> sorted(search.fit(X, y).best_params_)  # doctest: +NORMALIZE_WHITESPACE
+    ['embeddingclusterer__n_clusters', 'embeddingclusterer__project_out',
+     'logitbandselector__band_width']
     """
     if scoring == "pseudo_group":
         scoring = make_pseudo_group_scorer(head)
@@ -117,6 +123,14 @@ def midlogit_search(
         raise ValueError(
             f"retrain_from must be 'band', 'all' or a tuple of them, got {retrain_from!r}."
         )
+    projections = []
+    for project in np.atleast_1d(project_out_head).tolist():
+        if project and not hasattr(head, "coef_"):
+            raise ValueError(
+                "project_out_head=True needs a linear head with coef_; "
+                f"{type(head).__name__} has none. Pass project_out_head=False."
+            )
+        projections.append(np.asarray(head.coef_) if project else None)
     band = LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state,
                              **(selector_params or {}))
     pipe = make_pipeline(
@@ -129,6 +143,7 @@ def midlogit_search(
         grid.append({
             "logitbandselector__band_width": list(band_widths),
             "embeddingclusterer__n_clusters": list(n_clusters),
+            "embeddingclusterer__project_out": projections,
         })
     if "all" in sources:
         grid.append({
@@ -138,6 +153,7 @@ def midlogit_search(
             ],
             "embeddingclusterer__n_clusters": list(n_clusters),
             "embeddingclusterer__sampling": ["undersample"],
+            "embeddingclusterer__project_out": projections,
         })
     cv = _validation_split(np.asarray(y), validation_fraction, random_state)
     return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
@@ -286,7 +302,8 @@ def search_choice(search):
     Returns
     -------
     choice : dict
-        ``{"retrain_from": "band" or "all", "band_width": float, "n_clusters": int}``.
+        ``{"retrain_from": "band" or "all", "band_width": float, "n_clusters": int,
+        "project_out_head": bool}``.
 
     Examples
     --------
@@ -295,9 +312,10 @@ def search_choice(search):
     >>> from midlogit.comparison import midlogit_search, search_choice
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
-    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="all").fit(X, y)
+    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="all",
+    ...                          project_out_head=False).fit(X, y)
     >>> search_choice(search)
-    {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2}
+    {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2, 'project_out_head': False}
     """
     best = search.best_estimator_
     clusterer = best.named_steps["embeddingclusterer"]
@@ -309,6 +327,7 @@ def search_choice(search):
         "retrain_from": "band" if clusterer.selector is None else "all",
         "band_width": band.band_width,
         "n_clusters": clusterer.n_clusters,
+        "project_out_head": clusterer.project_out is not None,
     }
 
 

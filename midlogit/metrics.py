@@ -101,6 +101,16 @@ def worst_group_accuracy(y_true, y_pred, *, groups):
 def worst_class_accuracy(y_true, y_pred):
     """Lowest per-class recall: a group-free proxy for worst-group accuracy.
 
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+
+    Returns
+    -------
+    accuracy : float
+        Accuracy on the class the predictions serve worst.
+
     Examples
     --------
     >>> from midlogit.metrics import worst_class_accuracy

@@ -247,3 +247,24 @@ def test_too_few_selected_rows_name_the_selector(blobs):
     X, y, _ = blobs
     with pytest.raises(ValueError, match="rows kept by the selector"):
         EmbeddingClusterer(n_clusters=2, selector=_KeepRows(rows=[0])).fit(X, y)
+
+
+def test_project_out_removes_a_direction_from_the_clustering(blobs):
+    X, y, truth = blobs
+    # the blobs differ along the second axis only: with it projected out they are lost
+    kept = EmbeddingClusterer(n_clusters=2, random_state=0).fit_predict(X, y)
+    lost = EmbeddingClusterer(n_clusters=2, project_out=[[0.0, 1.0]], random_state=0)
+    assert adjusted_rand_score(truth, kept) == 1.0
+    labels = lost.fit_predict(X, y)
+    for label in (0, 1):
+        assert adjusted_rand_score(truth[y == label], labels[y == label]) < 0.2
+    # a direction the blobs do not differ along changes nothing
+    other = EmbeddingClusterer(n_clusters=2, project_out=[[3.0, 0.0]], random_state=0)
+    assert adjusted_rand_score(truth, other.fit_predict(X, y)) == 1.0
+
+
+@pytest.mark.parametrize("directions", [[[1.0, 0.0, 0.0]], [[np.nan, 1.0]]])
+def test_project_out_must_match_the_features_and_be_finite(blobs, directions):
+    X, y, _ = blobs
+    with pytest.raises(ValueError, match="project_out"):
+        EmbeddingClusterer(project_out=directions).fit(X, y)

@@ -19,17 +19,24 @@ def data():
 def test_default_grid_searches_both_sources_of_retraining_rows(data):
     head, X, y = data
     search = midlogit_search(head, (0.2, 0.4), (2, 3), y=y).fit(X, y)
-    assert len(search.cv_results_["params"]) == 2 * 2 * 2
+    candidates = search.cv_results_["params"]
+    assert len(candidates) == 2 * 2 * 2 * 2
     sources = [
         "all" if params.get("logitbandselector") == "passthrough" else "band"
-        for params in search.cv_results_["params"]
+        for params in candidates
     ]
-    assert sources.count("all") == sources.count("band") == 4
+    assert sources.count("all") == sources.count("band") == 8
+    projected = [params["embeddingclusterer__project_out"] is not None for params in candidates]
+    assert sum(projected) == 8
+    for params in candidates:
+        if params["embeddingclusterer__project_out"] is not None:
+            np.testing.assert_array_equal(params["embeddingclusterer__project_out"], head.coef_)
 
 
 def test_retraining_on_all_rows_clusters_the_band_only(data):
     head, X, y = data
-    search = midlogit_search(head, (0.2,), (2,), y=y, retrain_from="all").fit(X, y)
+    search = midlogit_search(head, (0.2,), (2,), y=y, retrain_from="all",
+                             project_out_head=False).fit(X, y)
     best = search.best_estimator_
     assert best.named_steps["logitbandselector"] == "passthrough"
     clusterer = best.named_steps["embeddingclusterer"]
@@ -37,7 +44,9 @@ def test_retraining_on_all_rows_clusters_the_band_only(data):
     assert band.size == pytest.approx(0.2 * y.size, abs=2)
     assert np.setdiff1d(clusterer.sample_indices_, band).size > 0
     assert clusterer.labels_.size == y.size
-    assert search_choice(search) == {"retrain_from": "all", "band_width": 0.2, "n_clusters": 2}
+    assert search_choice(search) == {
+        "retrain_from": "all", "band_width": 0.2, "n_clusters": 2, "project_out_head": False,
+    }
 
 
 def test_retraining_on_the_band_keeps_band_rows_only(data):
@@ -54,3 +63,16 @@ def test_unknown_retrain_from(data, retrain_from):
     head, _, y = data
     with pytest.raises(ValueError, match="retrain_from must be"):
         midlogit_search(head, y=y, retrain_from=retrain_from)
+
+
+def test_projecting_out_the_head_needs_its_coefficients(data):
+    _, _, y = data
+
+    class NoCoef:
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+    with pytest.raises(ValueError, match="needs a linear head with coef_"):
+        midlogit_search(NoCoef(), y=y, project_out_head=True)
+    search = midlogit_search(NoCoef(), y=y, project_out_head=False)
+    assert search.param_grid[0]["embeddingclusterer__project_out"] == [None]

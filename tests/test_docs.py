@@ -99,3 +99,25 @@ def test_sphinx_builds_without_warnings(tmp_path):
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-6000:]
+
+
+def test_every_parameter_is_documented():
+    from numpydoc.docscrape import ClassDoc, FunctionDoc
+
+    undocumented = {}
+    for name, obj in _public_objects():
+        if inspect.isclass(obj):
+            signature, doc = inspect.signature(obj.__init__), ClassDoc(obj)
+        else:
+            signature, doc = inspect.signature(obj), FunctionDoc(obj)
+        documented = {
+            part.strip().lstrip("*")
+            for param in doc["Parameters"] for part in param.name.split(",")
+        }
+        wanted = {
+            p.name for p in signature.parameters.values()
+            if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        if wanted - documented:
+            undocumented[name] = sorted(wanted - documented)
+    assert undocumented == {}, "document these parameters"
