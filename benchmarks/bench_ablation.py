@@ -30,8 +30,8 @@ BASE = {
 
 # One change at a time from the defaults (band over all samples; a grid over retraining
 # on the band's rows, oversampled clusters, or on all rows, undersampled clusters found on
-# the band, and over projecting the head's directions out before clustering or not;
-# clusters of raw embeddings on at most 64 principal components; pseudo-group scoring;
+# the band; the head's directions projected out before clustering; clusters of raw
+# embeddings on at most 64 principal components; pseudo-group scoring;
 # L2 head).
 VARIANTS = {
     "defaults": {},
@@ -42,7 +42,7 @@ VARIANTS = {
     "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
     "cluster 16 principal components per class": {"clusterer_params": {"n_components": 16}},
     "never project out the head's directions": {"project_out_head": False},
-    "always project out the head's directions": {"project_out_head": True},
+    "search projecting out the head's directions or not": {"project_out_head": (False, True)},
     "worst-class scoring": {"scoring": "worst_class"},
     "L1 head averaged over 10 balanced subsamples": {
         "retrainer_params": {"penalty": "l1", "C": 0.3, "n_subsamples": 10}},

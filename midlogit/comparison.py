@@ -61,7 +61,7 @@ def midlogit_search(
     clusterer_params=None,
     retrainer_params=None,
     retrain_from=("band", "all"),
-    project_out_head=(False, True),
+    project_out_head=True,
 ):
     """Grid search of the midlogit pipeline, scored without group labels.
 
@@ -92,10 +92,12 @@ def midlogit_search(
         smallest cluster (``EmbeddingClusterer(selector=LogitBandSelector(...))``, the
         band step passed through). A tuple searches both; the ablation in
         ``docs/design.rst`` measured each.
-    project_out_head : bool or tuple of bool, default=(False, True)
+    project_out_head : bool or tuple of bool, default=True
         Whether the clusters are found after projecting the head's ``coef_`` out of
         the embeddings (``EmbeddingClusterer(project_out=head.coef_)``); a tuple
-        searches both.
+        searches both. Fixed rather than searched by default: searched, the
+        pseudo-group scorer rarely chose it even where it helped most (see
+        ``benchmarks/results/quality.md``).
 
     Returns
     -------

@@ -16,10 +16,10 @@ def data():
     return head, held.data, held.target
 
 
-def test_default_grid_searches_both_sources_of_retraining_rows(data):
+def test_grid_searches_both_sources_of_retraining_rows_and_the_projection(data):
     head, X, y = data
-    search = midlogit_search(head, (0.2, 0.4), (2, 3), y=y).fit(X, y)
-    candidates = search.cv_results_["params"]
+    search = midlogit_search(head, (0.2, 0.4), (2, 3), y=y, project_out_head=(False, True))
+    candidates = search.fit(X, y).cv_results_["params"]
     assert len(candidates) == 2 * 2 * 2 * 2
     sources = [
         "all" if params.get("logitbandselector") == "passthrough" else "band"
@@ -76,3 +76,11 @@ def test_projecting_out_the_head_needs_its_coefficients(data):
         midlogit_search(NoCoef(), y=y, project_out_head=True)
     search = midlogit_search(NoCoef(), y=y, project_out_head=False)
     assert search.param_grid[0]["embeddingclusterer__project_out"] == [None]
+
+
+def test_default_grid_projects_out_the_head(data):
+    head, _, y = data
+    search = midlogit_search(head, (0.2, 0.4), (2,), y=y)
+    for grid in search.param_grid:
+        (projection,) = grid["embeddingclusterer__project_out"]
+        np.testing.assert_array_equal(projection, head.coef_)
