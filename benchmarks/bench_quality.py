@@ -85,7 +85,9 @@ def summarise(runs):
         if all(choices):
             shown = "; ".join(
                 f"seed {r['seed']}: {c['retrain_from']}, band {c['band_width']}, "
-                f"{c['n_clusters']} clusters" for r, c in zip(config_runs, choices)
+                f"{c['n_clusters']} clusters"
+                + (", head projected out" if c.get("project_out_head") else "")
+                for r, c in zip(config_runs, choices)
             )
             lines += ["", f"midlogit's choice (no group labels): {shown}."]
         lines.append("")
