@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak_memory import PeakGrowth
 
 RESULTS = Path(__file__).parent / "results"
 BATCH_SIZES = (64, 256, 1024)
@@ -49,19 +50,6 @@ GRID = {
     "logitbandselector__band_width": [0.2, 0.4, 0.6],
     "embeddingclusterer__n_clusters": [2, 4, 8],
 }
-
-
-def _status_kb(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
-def _reset_peak():
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
 
 
 def measure_throughput(n, batch_size, threads, repeats, seed):
@@ -76,14 +64,13 @@ def measure_throughput(n, batch_size, threads, repeats, seed):
     embedder = SkorchEmbedder(net, frozen=True, batch_size=batch_size, cache=False)
     embedder.transform(X[:batch_size])  # warm-up: torch's lazy initialisation
     load = [os.getloadavg()[0]]
-    _reset_peak()
-    rss_before = _status_kb("VmRSS")
     seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        E = embedder.transform(X)
-        seconds.append(time.perf_counter() - start)
-    extra_mb = (_status_kb("VmHWM") - rss_before) / 1024
+    with PeakGrowth() as peak:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            E = embedder.transform(X)
+            seconds.append(time.perf_counter() - start)
+    extra_mb = peak.mb
     hash_s, key_s = [], []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -50,6 +50,7 @@ from midlogit.metrics import worst_group_accuracy
 from midlogit.pipeline import make_pipeline
 from midlogit.retraining import LastLayerRetrainer
 from midlogit.selection import LogitBandSelector
+from peak_memory import PeakGrowth
 
 RESULTS = Path(__file__).parent / "results"
 FULL_SIZES = "10000x512,100000x512,1000000x512,100000x2048"
@@ -179,19 +180,6 @@ class DFRHead:
 
 
 # --- measurement (runs in a subprocess) -----------------------------------------------------
-def _status_kb(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
-def _reset_peak():
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
 def _timed_steps(pipe, log):
     """Record each step's fit time in ``log`` (instance attributes wrap the methods)."""
     for name, step in pipe.steps:
@@ -224,12 +212,11 @@ def measure(method, n, d, repeats, seed, budget):
             model = DFRHead(seed, progress=True)
             fit_args = (E, y, groups)
         load = os.getloadavg()[0]
-        _reset_peak()
-        rss_before = _status_kb("VmRSS")
-        start, cpu_start = time.perf_counter(), time.process_time()
-        model.fit(*fit_args)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-        extra_mb = (_status_kb("VmHWM") - rss_before) / 1024
+        with PeakGrowth() as peak:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            model.fit(*fit_args)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        extra_mb = peak.mb
         runs.append({
             "seconds": seconds,
             "cpu_seconds": cpu,
