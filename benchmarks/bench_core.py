@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
+from peak_memory import PeakGrowth
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -50,7 +51,6 @@ from midlogit.metrics import worst_group_accuracy
 from midlogit.pipeline import make_pipeline
 from midlogit.retraining import LastLayerRetrainer
 from midlogit.selection import LogitBandSelector
-from peak_memory import PeakGrowth
 
 RESULTS = Path(__file__).parent / "results"
 FULL_SIZES = "10000x512,100000x512,1000000x512,100000x2048"

@@ -315,7 +315,6 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         return tags
 
 
-
 def _nearest_center(Z, centers):
     """Index of each row's nearest center; centers with non-finite entries never win."""
     distances = (Z**2).sum(axis=1)[:, None] - 2 * Z @ centers.T + (centers**2).sum(axis=1)

@@ -321,12 +321,10 @@ def search_choice(search):
     """
     best = search.best_estimator_
     clusterer = best.named_steps["embeddingclusterer"]
-    if clusterer.selector is None:
-        band = best.named_steps["logitbandselector"]
-    else:
-        band = clusterer.selector
+    on_band = clusterer.selector is None
+    band = best.named_steps["logitbandselector"] if on_band else clusterer.selector
     return {
-        "retrain_from": "band" if clusterer.selector is None else "all",
+        "retrain_from": "band" if on_band else "all",
         "band_width": band.band_width,
         "n_clusters": clusterer.n_clusters,
         "project_out_head": clusterer.project_out is not None,
