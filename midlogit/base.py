@@ -12,7 +12,7 @@ from scipy.special import expit, softmax
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices"]
+__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices", "balanced_weights"]
 
 
 class SamplerMixin:
@@ -205,6 +205,19 @@ def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=
             extra = rng.choice(rows, size=target - rows.size, replace=True)
             parts.append(np.concatenate([rows, np.sort(extra)]))
     return np.concatenate(parts).astype(np.intp)
+
+
+def balanced_weights(groups):
+    """Per-row weights that give every group the same total weight (mean weight 1).
+
+    Examples
+    --------
+    >>> from midlogit.base import balanced_weights
+    >>> balanced_weights([0, 0, 0, 1]).tolist()
+    [0.6666666666666666, 0.6666666666666666, 0.6666666666666666, 2.0]
+    """
+    _, codes, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    return codes.size / (counts.size * counts[codes])
 
 
 class LinearHeadMixin:

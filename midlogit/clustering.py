@@ -10,12 +10,14 @@ from sklearn.utils.validation import validate_data
 
 from .base import (
     SamplerMixin,
+    balanced_weights,
     balanced_indices,
     check_fitted_features,
     check_shapes,
     shown_label,
     standardization,
 )
+from .selection import class_logits
 
 __all__ = ["EmbeddingClusterer"]
 
@@ -39,9 +41,32 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     per_class : bool, default=True
         Cluster each class's rows separately. Needs ``y``; ``fit(X)`` without labels
         clusters all rows together.
-    sampling : {"oversample", "undersample"}, default="oversample"
-        Grow every pseudo-group to the largest one by drawing with replacement, or cut
-        every pseudo-group to the smallest one.
+    sampling : {"oversample", "undersample", "weight"}, default="oversample"
+        Grow every pseudo-group to the largest one by drawing with replacement, cut
+        every pseudo-group to the smallest one, or keep every row and give each
+        pseudo-group the same total weight (``sample_weight_``, which
+        :class:`~midlogit.pipeline.Pipeline` hands to the final step's ``fit`` as
+        ``sample_weight``). Weighting keeps every row where a pseudo-group is tiny.
+    balance : {"clusters", "pseudo_groups"}, default="clusters"
+        What is balanced. ``"clusters"``: every (class, cluster) cell. ``"pseudo_groups"``:
+        each class splits into its *selected* clusters (its pseudo-minority, see
+        ``cluster_score`` and ``selected_clusters``) and the rest, and these
+        (class, selected or not) cells are balanced, as DFR balances groups.
+    estimator : fitted classifier or None, default=None
+        The ERM head (wrap it in :class:`sklearn.frozen.FrozenEstimator`): its errors
+        and margins on each cluster fill ``cluster_report_`` and drive the automatic
+        selection. Needed for ``balance="pseudo_groups"`` unless ``selected_clusters``
+        is given.
+    cluster_score : {"error_rate", "margin"}, default="error_rate"
+        How the clusters of each class are ranked for selection: the ERM head's error
+        rate on the cluster's rows (highest first) or the mean margin of the true class
+        over the other classes (lowest first).
+    n_selected : int, default=1
+        Clusters selected per class (at most ``n_clusters - 1``).
+    selected_clusters : array-like of int or None, default=None
+        Cluster ids (as in ``labels_`` and ``cluster_report_``) chosen by a person, e.g.
+        after looking at :func:`midlogit.plotting.plot_cluster_examples`; they replace the
+        automatic choice.
     standardize : bool, default=False
         Cluster standardised embeddings instead of raw ones. Raw embeddings keep the
         backbone's own scale, where the directions it uses most are the largest;
@@ -78,6 +103,18 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         Centroid of each cluster's rows, in the input space.
     sample_indices_ : ndarray of int
         Rows returned by ``fit_resample`` (repeated when oversampling).
+    sample_weight_ : ndarray of float or None
+        With ``sampling="weight"``, the weight of each returned row (mean 1); else
+        ``None``.
+    cluster_report_ : dict of ndarrays
+        One entry per cluster id: ``"cluster"``, ``"class"``, ``"size"`` (rows),
+        ``"error_rate"`` and ``"margin"`` of the ERM head (NaN without ``estimator``),
+        ``"selected"`` (the pseudo-minority). ``pandas.DataFrame(cluster_report_)``
+        shows it as a table.
+    pseudo_groups_ : ndarray of int, shape (n_samples,)
+        The cell of each row that was balanced: the cluster id with
+        ``balance="clusters"``, ``2 * class_index + selected`` with
+        ``balance="pseudo_groups"``.
     selector_ : sampler
         The fitted clone of ``selector`` (only when one is given).
     n_features_in_ : int
@@ -111,6 +148,11 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         n_components=64,
         project_out=None,
         selector=None,
+        balance="clusters",
+        estimator=None,
+        cluster_score="error_rate",
+        n_selected=1,
+        selected_clusters=None,
         random_state=None,
     ):
         self.n_clusters = n_clusters
@@ -121,6 +163,11 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.n_components = n_components
         self.project_out = project_out
         self.selector = selector
+        self.balance = balance
+        self.estimator = estimator
+        self.cluster_score = cluster_score
+        self.n_selected = n_selected
+        self.selected_clusters = selected_clusters
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -149,9 +196,22 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         return X, y
 
     def _cluster(self, X, y):
-        if self.sampling not in ("undersample", "oversample"):
+        if self.sampling not in ("undersample", "oversample", "weight"):
             raise ValueError(
-                f"sampling must be 'undersample' or 'oversample', got {self.sampling!r}."
+                "sampling must be 'undersample', 'oversample' or 'weight', got "
+                f"{self.sampling!r}."
+            )
+        if self.balance not in ("clusters", "pseudo_groups"):
+            raise ValueError(
+                f"balance must be 'clusters' or 'pseudo_groups', got {self.balance!r}."
+            )
+        if self.cluster_score not in ("error_rate", "margin"):
+            raise ValueError(
+                f"cluster_score must be 'error_rate' or 'margin', got {self.cluster_score!r}."
+            )
+        if not (isinstance(self.n_selected, int | np.integer) and self.n_selected >= 1):
+            raise ValueError(
+                f"n_selected must be a positive integer, got {self.n_selected!r}."
             )
         if not (isinstance(self.n_clusters, int | np.integer) and self.n_clusters >= 1):
             raise ValueError(
@@ -204,8 +264,69 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         sums = np.stack([X[labels == k].sum(axis=0, dtype=np.float64) for k in range(n_total)])
         with np.errstate(invalid="ignore", divide="ignore"):
             self.cluster_centers_ = sums / counts[:, None]
-        self.sample_indices_ = balanced_indices(labels, mode=self.sampling, random_state=rng)
+        self.cluster_report_ = self._report(X, y, labels, codes, counts)
+        if self.balance == "clusters":
+            cells = labels
+        else:
+            cells = 2 * codes + self.cluster_report_["selected"][labels]
+        self.pseudo_groups_ = cells
+        self.sample_weight_ = None
+        if self.sampling == "weight":
+            self.sample_indices_ = np.arange(X.shape[0])
+            self.sample_weight_ = balanced_weights(cells)
+        else:
+            self.sample_indices_ = balanced_indices(cells, mode=self.sampling, random_state=rng)
         return X, y
+
+    def _report(self, X, y, labels, codes, counts):
+        """Per cluster: class, size, the ERM head's error rate and margin, selection."""
+        n_total = counts.size
+        error_rate = np.full(n_total, np.nan)
+        margin = np.full(n_total, np.nan)
+        if self.estimator is not None and y is not None:
+            logits, est_classes = class_logits(self.estimator, X, y)
+            column = np.searchsorted(est_classes, y, sorter=np.argsort(est_classes))
+            column = np.argsort(est_classes)[column]
+            rows = np.arange(y.size)
+            own = logits[rows, column]
+            others = logits.copy()
+            others[rows, column] = -np.inf
+            row_margin = own - others.max(axis=1)
+            wrong = (logits.argmax(axis=1) != column).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                error_rate = np.bincount(labels, wrong, n_total) / counts
+                margin = np.bincount(labels, row_margin, n_total) / counts
+        selected = np.zeros(n_total, dtype=bool)
+        if self.selected_clusters is not None:
+            chosen = np.asarray(self.selected_clusters)
+            if chosen.ndim != 1 or not np.issubdtype(chosen.dtype, np.integer) or (
+                chosen.size and (chosen.min() < 0 or chosen.max() >= n_total)
+            ):
+                raise ValueError(
+                    f"selected_clusters must be cluster ids in [0, {n_total}) as in "
+                    f"labels_, got {self.selected_clusters!r}."
+                )
+            selected[chosen] = True
+        elif self.balance == "pseudo_groups":
+            if self.estimator is None:
+                raise ValueError(
+                    "balance='pseudo_groups' needs estimator=... (the ERM head, wrapped in "
+                    "FrozenEstimator) to score the clusters, or selected_clusters=[...]."
+                )
+            score = error_rate if self.cluster_score == "error_rate" else -margin
+            score = np.where(counts > 0, score, -np.inf)
+            n_pick = min(self.n_selected, self.n_clusters - 1)
+            for start in range(0, n_total, self.n_clusters):
+                block = score[start:start + self.n_clusters]
+                selected[start + np.argsort(-block, kind="stable")[:n_pick]] = True
+        return {
+            "cluster": np.arange(n_total),
+            "class": self.cluster_classes_,
+            "size": counts,
+            "error_rate": error_rate,
+            "margin": margin,
+            "selected": selected,
+        }
 
     def _projection_basis(self, n_features):
         """Orthonormal basis (columns) of the ``project_out`` directions."""

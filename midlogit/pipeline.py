@@ -5,7 +5,10 @@ done by *samplers* (objects with ``fit_resample``). :class:`Pipeline` calls them
 fitting and skips them in ``predict``, ``predict_proba``, ``decision_function``,
 ``score`` and ``transform``. Sample-aligned fit parameters (``sample_weight``,
 ``groups``) are subset together with the rows, through each sampler's
-``sample_indices_``. Written on scikit-learn's public API only.
+``sample_indices_``. A sampler that weights rows instead of dropping them sets
+``sample_weight_`` (one weight per returned row); the final step's ``fit`` then receives
+those weights as ``sample_weight`` (multiplied into any given). Written on
+scikit-learn's public API only.
 """
 
 import time
@@ -269,10 +272,16 @@ class Pipeline(BaseEstimator):
         cached_fit_transform = memory.cache(_fit_transform_one)
         n_input = _n_rows(X)
         kept = None
+        weights = None  # row weights set by samplers (``sample_weight_``), aligned with X
         self.steps = list(self.steps)
         for position, (name, step) in enumerate(self.steps):
             step_params = self._align(per_step.get(name, {}), n_input, kept)
             if position == len(self.steps) - 1:
+                if weights is not None:
+                    given = step_params.get("sample_weight")
+                    step_params["sample_weight"] = (
+                        weights if given is None else weights * np.asarray(given, dtype=float)
+                    )
                 return X, y, step_params
             if _is_passthrough(step):
                 continue
@@ -284,10 +293,22 @@ class Pipeline(BaseEstimator):
                 if indices is None:
                     if _n_rows(X) != n_before:
                         kept = _UNALIGNED
-                elif kept is None:
-                    kept = np.asarray(indices)
-                elif kept is not _UNALIGNED:
-                    kept = kept[np.asarray(indices)]
+                        if weights is not None:
+                            raise ValueError(
+                                f"Step {name!r} changed the rows without recording "
+                                "sample_indices_, so the weights an earlier sampler set "
+                                "cannot follow them."
+                            )
+                else:
+                    indices = np.asarray(indices)
+                    kept = indices if kept is None else (
+                        kept if kept is _UNALIGNED else kept[indices]
+                    )
+                    weights = None if weights is None else weights[indices]
+                step_weight = getattr(step, "sample_weight_", None)
+                if step_weight is not None:
+                    step_weight = np.asarray(step_weight, dtype=float)
+                    weights = step_weight if weights is None else weights * step_weight
             else:
                 fitted_input = step if memory.location is None else clone(step)
                 X, fitted = cached_fit_transform(fitted_input, X, y, step_params)
