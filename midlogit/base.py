@@ -12,7 +12,7 @@ from scipy.special import expit, softmax
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices", "balanced_weights"]
+__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices"]
 
 
 class SamplerMixin:

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -118,7 +119,13 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
     band_center : float, default=0.5
         Centre of the band, in quantiles of the logit.
     band_width : float, default=0.4
-        Width of the band, in quantiles (clipped to [0, 1] at the ends).
+        Width of the band, in quantiles (clipped to [0, 1] at the ends). It is also the
+        share of rows kept, whatever the number of classes: with several banded
+        classes, a row's distance to the band is its quantile position's distance to
+        ``band_center`` in the class logit where it lies closest, and the rows closest
+        to the band are kept (with two classes, exactly the rows whose logit lies in
+        the quantile band). Tied logits are ordered at random (``random_state``), so the
+        size holds on tied logits too.
     per_class : bool, default=False
         With ``False``, take the quantiles of class ``k``'s logit over all samples and
         keep any sample whose class-``k`` logit lies in the band: the mid-range of
@@ -144,7 +151,8 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
     logits_ : ndarray of shape (n_samples, n_classes)
         The logits the band was cut on.
     thresholds_ : ndarray of shape (n_band_classes, 2)
-        Lower and upper logit threshold for each class of ``band_classes_``.
+        Lowest and highest logit of each class of ``band_classes_`` over the kept
+        rows that its logit placed closest to the band centre.
     support_ : ndarray of bool, shape (n_samples,)
         Which rows were kept.
     sample_indices_ : ndarray of int
@@ -199,20 +207,46 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         self.band_classes_ = self._band_classes(y)
         column = {label: k for k, label in enumerate(self.classes_)}
 
+        rng = check_random_state(self.random_state)
+        tiebreak = rng.permutation(y.shape[0])
+        center = self.band_center
         support = np.zeros(y.shape[0], dtype=bool)
         if self.per_class:
             support[~np.isin(y, self.band_classes_)] = True
-        thresholds = np.empty((self.band_classes_.size, 2))
-        for i, label in enumerate(self.band_classes_):
-            scores = logits[:, column[label]]
-            population = y == label if self.per_class else np.ones_like(support)
+        populations = [y == label if self.per_class else np.ones_like(support)
+                       for label in self.band_classes_]
+        for population, label in zip(populations, self.band_classes_):
             if not population.any():
                 raise ValueError(
                     f"classes names {shown_label(label)}, which has no rows in y; name classes "
                     "present in the data."
                 )
-            thresholds[i] = np.quantile(scores[population], [lo_q, hi_q])
-            support |= population & (scores >= thresholds[i, 0]) & (scores <= thresholds[i, 1])
+        # Quantile position of every row in each banded class's logit, ties broken by
+        # random_state, and its distance to the band centre.
+        distance = np.full((y.shape[0], self.band_classes_.size), np.inf)
+        for i, (population, label) in enumerate(zip(populations, self.band_classes_)):
+            rows = np.flatnonzero(population)
+            order = rows[np.lexsort((tiebreak[rows], logits[rows, column[label]]))]
+            distance[order, i] = np.abs(np.arange(rows.size) / max(rows.size - 1, 1) - center)
+        thresholds = np.empty((self.band_classes_.size, 2))
+        if self.per_class:
+            for i, population in enumerate(populations):
+                rows = np.flatnonzero(population)
+                keep = _closest(distance[rows, i], tiebreak[rows], _band_size(rows.size, lo_q, hi_q))
+                support[rows[keep]] = True
+        else:
+            nearest = distance.min(axis=1)
+            keep = _closest(nearest, tiebreak, _band_size(y.shape[0], lo_q, hi_q))
+            support[keep] = True
+        # A kept row belongs to the banded class whose logit put it closest to the centre.
+        owner = distance.argmin(axis=1)
+        for i, label in enumerate(self.band_classes_):
+            mine = support & (owner == i) & np.isfinite(distance[:, i])
+            scores = logits[mine if mine.any() else populations[i], column[label]]
+            thresholds[i] = (
+                [scores.min(), scores.max()] if mine.any()
+                else np.quantile(scores, [center, center])
+            )
         self.thresholds_ = thresholds
         self.support_ = support
         self.sample_indices_ = np.flatnonzero(support)
@@ -271,3 +305,15 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         """
         check_is_fitted(self, "support_")
         return self.sample_indices_ if indices else self.support_
+
+
+def _band_size(n, lo_q, hi_q):
+    """Rows whose quantile position ``rank / (n - 1)`` lies in ``[lo_q, hi_q]``."""
+    if n == 1:
+        return 1
+    return int(np.floor(hi_q * (n - 1) + 1e-9) - np.ceil(lo_q * (n - 1) - 1e-9) + 1)
+
+
+def _closest(distance, tiebreak, size):
+    """Indices of the ``size`` smallest distances, ties broken by ``tiebreak``."""
+    return np.lexsort((tiebreak, distance))[:max(size, 0)]

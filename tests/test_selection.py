@@ -43,30 +43,47 @@ def reference_quantile(values, q):
 
 
 def reference_band(logits, y, classes, center, width, per_class, band_classes=None):
-    """Support and thresholds written out row by row."""
+    """Support and thresholds written out row by row (for logits without ties).
+
+    A row's distance is, over the banded classes (its own only, with ``per_class``), the
+    distance of its quantile position ``rank / (m - 1)`` in that class's logit (among the
+    ``m`` rows of the class, with ``per_class``) to ``center``; the rows whose position lies
+    in ``[center - width / 2, center + width / 2]`` of one column are counted, and that
+    many rows of smallest distance are kept.
+    """
     band_classes = list(classes) if band_classes is None else list(band_classes)
     lo, hi = max(center - width / 2, 0.0), min(center + width / 2, 1.0)
-    thresholds = []
-    for label in band_classes:
+    n = len(y)
+    distance = [[math.inf] * len(band_classes) for _ in range(n)]
+    for j, label in enumerate(band_classes):
         k = list(classes).index(label)
-        values = [logits[i, k] for i in range(len(y)) if y[i] == label or not per_class]
-        thresholds.append((reference_quantile(values, lo), reference_quantile(values, hi)))
-    support = []
-    for i in range(len(y)):
-        if per_class:
+        rows = [i for i in range(n) if y[i] == label or not per_class]
+        ordered = sorted(rows, key=lambda i: logits[i, k])
+        for rank, i in enumerate(ordered):
+            distance[i][j] = abs(rank / max(len(rows) - 1, 1) - center)
+    support = [False] * n
+    populations = [[i for i in range(n) if y[i] == label] for label in band_classes]
+    if not per_class:
+        populations = [list(range(n))]
+    for j, rows in enumerate(populations):
+        m = len(rows)
+        size = sum(lo <= r / max(m - 1, 1) <= hi for r in range(m))
+        column = (lambda i: min(distance[i])) if not per_class else (lambda i: distance[i][j])
+        for i in sorted(rows, key=column)[:size]:
+            support[i] = True
+    if per_class:
+        for i in range(n):
             if y[i] not in band_classes:
-                support.append(True)
-                continue
-            j = band_classes.index(y[i])
-            k = list(classes).index(y[i])
-            support.append(thresholds[j][0] <= logits[i, k] <= thresholds[j][1])
-        else:
-            support.append(
-                any(
-                    t[0] <= logits[i, list(classes).index(label)] <= t[1]
-                    for label, t in zip(band_classes, thresholds)
-                )
-            )
+                support[i] = True
+    thresholds = []
+    for j, label in enumerate(band_classes):
+        k = list(classes).index(label)
+        mine = [
+            logits[i, k] for i in range(n)
+            if support[i] and distance[i][j] < math.inf
+            and min(range(len(band_classes)), key=lambda c: distance[i][c]) == j
+        ]
+        thresholds.append((min(mine), max(mine)))
     return np.array(support), np.array(thresholds)
 
 
@@ -282,7 +299,8 @@ def test_wider_band_keeps_a_superset(problem, center, widths, per_class):
 
     def selector(width):
         return LogitBandSelector(
-            estimator=stub, band_center=center, band_width=width, per_class=per_class
+            estimator=stub, band_center=center, band_width=width, per_class=per_class,
+            random_state=0,
         )
 
     narrow = fit_or_none(selector(widths[0]), logits, y)
@@ -301,7 +319,7 @@ def test_wider_band_keeps_a_superset(problem, center, widths, per_class):
     per_class=st.booleans(),
     band_first_class_only=st.booleans(),
 )
-def test_kept_rows_are_exactly_those_inside_their_thresholds(
+def test_kept_rows_are_inside_their_thresholds_and_the_band_has_its_size(
     problem, center, width, per_class, band_first_class_only
 ):
     logits, y = problem
@@ -311,6 +329,7 @@ def test_kept_rows_are_exactly_those_inside_their_thresholds(
         band_width=width,
         per_class=per_class,
         classes=[0] if band_first_class_only else None,
+        random_state=0,
     )
     if fit_or_none(selector, logits, y) is None:
         return
@@ -322,7 +341,11 @@ def test_kept_rows_are_exactly_those_inside_their_thresholds(
         inside |= in_band & (y == label) if per_class else in_band
     if per_class:
         inside |= ~np.isin(y, selector.band_classes_)
-    np.testing.assert_array_equal(selector.support_, inside)
+    assert inside[selector.support_].all()
+    lo, hi = max(center - width / 2, 0), min(center + width / 2, 1)
+    expected = sum(lo <= r / max(y.size - 1, 1) <= hi for r in range(y.size))
+    if not per_class:
+        assert selector.support_.sum() == expected
 
 
 @settings(max_examples=8, deadline=None, derandomize=True)
@@ -333,3 +356,31 @@ def test_same_random_state_same_selection(seed, data_seed):
     second = LogitBandSelector(random_state=seed).fit(X, y)
     np.testing.assert_array_equal(first.logits_, second.logits_)
     np.testing.assert_array_equal(first.support_, second.support_)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("width", [0.1, 0.4])
+def test_band_keeps_band_width_of_the_rows_whatever_the_class_count(n_classes, width):
+    rng = np.random.RandomState(n_classes)
+    y = np.arange(600) % n_classes
+    logits = rng.randn(600, n_classes) + 3 * np.eye(n_classes)[y]
+    selector = LogitBandSelector(
+        estimator=FrozenEstimator(FixedLogits().fit(logits, y)), band_width=width,
+        random_state=0,
+    ).fit(logits, y)
+    assert abs(selector.support_.mean() - width) <= 1 / 600 + 1e-12
+
+
+def test_tied_logits_keep_band_width_and_ties_are_broken_by_random_state():
+    y = np.arange(1000) % 2
+    logits = np.repeat(np.arange(4.0), 250)[:, None] * np.array([[-1.0, 1.0]])
+
+    def support(seed):
+        return LogitBandSelector(
+            estimator=FrozenEstimator(FixedLogits().fit(logits, y)), band_width=0.05,
+            random_state=seed,
+        ).fit(logits, y).support_
+
+    assert support(0).sum() == 50
+    np.testing.assert_array_equal(support(0), support(0))
+    assert not np.array_equal(support(0), support(1))
