@@ -10,8 +10,8 @@ from sklearn.utils.validation import validate_data
 
 from .base import (
     SamplerMixin,
-    balanced_weights,
     balanced_indices,
+    balanced_weights,
     check_fitted_features,
     check_shapes,
     shown_label,

@@ -29,7 +29,9 @@ from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
 from .selection import LogitBandSelector
 
-__all__ = ["compare_methods", "midlogit_search", "search_choice", "DFR_C_VALUES"]
+__all__ = [
+    "compare_methods", "midlogit_search", "search_choice", "minority_share", "DFR_C_VALUES"
+]
 
 DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
 """The L1 strengths DFR searches (Kirichenko et al., ICLR 2023)."""
@@ -62,6 +64,8 @@ def midlogit_search(
     retrainer_params=None,
     retrain_from=("band", "all"),
     project_out_head=True,
+    balance="pseudo_groups",
+    sampling="weight",
 ):
     """Grid search of the midlogit pipeline, scored without group labels.
 
@@ -98,6 +102,15 @@ def midlogit_search(
         searches both. Fixed rather than searched by default: searched, the
         pseudo-group scorer rarely chose it even where it helped most (see
         ``benchmarks/results/quality.md``).
+    balance : {"pseudo_groups", "clusters"} or tuple of them, default="pseudo_groups"
+        ``"pseudo_groups"``: the band cluster of each class on which ``head`` errs most is
+        its pseudo-minority, and (class, pseudo-minority or not) cells are balanced
+        (the paper's step 4, selecting the less spurious data, with no group labels).
+        ``"clusters"``: every (class, cluster) cell is balanced. A tuple searches both.
+    sampling : {"weight", "undersample", "oversample"} or tuple, default="weight"
+        How the cells are balanced (see
+        :class:`~midlogit.clustering.EmbeddingClusterer`); with ``"weight"`` every row
+        is kept and the head receives ``sample_weight``. A tuple searches them.
 
     Returns
     -------
@@ -113,7 +126,8 @@ def midlogit_search(
     >>> head = LogisticRegression().fit(X, y)
     >>> search = midlogit_search(head, (0.4, 0.8), (2,), y=y, retrain_from="band")
     >>> sorted(search.fit(X, y).best_params_)  # doctest: +NORMALIZE_WHITESPACE
-    ['embeddingclusterer__n_clusters', 'embeddingclusterer__project_out',
+    ['embeddingclusterer__balance', 'embeddingclusterer__n_clusters',
+     'embeddingclusterer__project_out', 'embeddingclusterer__sampling',
      'logitbandselector__band_width']
     """
     if scoring == "pseudo_group":
@@ -137,15 +151,22 @@ def midlogit_search(
                              **(selector_params or {}))
     pipe = make_pipeline(
         band,
-        EmbeddingClusterer(random_state=random_state, **(clusterer_params or {})),
+        EmbeddingClusterer(estimator=FrozenEstimator(head), random_state=random_state,
+                           **(clusterer_params or {})),
         LastLayerRetrainer(random_state=random_state, **(retrainer_params or {})),
     )
+    def choices(value):
+        return [value] if isinstance(value, str) else list(value)
+
+    cells = {"embeddingclusterer__balance": choices(balance),
+             "embeddingclusterer__sampling": choices(sampling)}
     grid = []
     if "band" in sources:
         grid.append({
             "logitbandselector__band_width": list(band_widths),
             "embeddingclusterer__n_clusters": list(n_clusters),
             "embeddingclusterer__project_out": projections,
+            **cells,
         })
     if "all" in sources:
         grid.append({
@@ -154,8 +175,8 @@ def midlogit_search(
                 clone(band).set_params(band_width=width) for width in band_widths
             ],
             "embeddingclusterer__n_clusters": list(n_clusters),
-            "embeddingclusterer__sampling": ["undersample"],
             "embeddingclusterer__project_out": projections,
+            **cells,
         })
     cv = _validation_split(np.asarray(y), validation_fraction, random_state)
     return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
@@ -276,6 +297,23 @@ def compare_methods(
         n_rows["dfr"] = int(GroupBalancedSampler().fit(E, y, groups=groups)
                             .sample_indices_.size)
 
+    shares = {}
+    if groups is not None:
+        for name, model in models.items():
+            if name == "erm":
+                continue
+            if name == "dfr":
+                sampler = GroupBalancedSampler().fit(E, y, groups=groups)
+                rows, weights = sampler.sample_indices_, None
+            else:
+                sampler = model.steps[-2][1] if name == "midlogit" else model.steps[0][1]
+                rows = sampler.sample_indices_
+                weights = getattr(sampler, "sample_weight_", None)
+                band = model.steps[0][1] if name == "midlogit" else "passthrough"
+                if not isinstance(band, str):
+                    rows = band.sample_indices_[rows]
+            shares[name] = minority_share(groups, rows, weights)
+
     methods = {}
     for name, model in models.items():
         y_pred = model.predict(E_test)
@@ -289,8 +327,40 @@ def compare_methods(
             "labels_used": labels_used[name],
             "n_rows": int(n_rows[name]),
             "params": {k: _plain(v) for k, v in params.get(name, {}).items()},
+            "minority_share": shares.get(name),
         }
     return Bunch(methods=methods, models=models, midlogit_search=search)
+
+
+def minority_share(groups, rows, sample_weight=None):
+    """Share of a retraining set drawn from minority groups (weighted when weights given).
+
+    A minority group is one holding fewer rows of ``groups`` than the mean group.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_samples,)
+        Group label of every row the set was drawn from.
+    rows : array-like of int
+        Indices of the set's rows (repeats count).
+    sample_weight : array-like of shape (len(rows),) or None, default=None
+        Weight of each set row.
+
+    Returns
+    -------
+    share : float
+
+    Examples
+    --------
+    >>> from midlogit.comparison import minority_share
+    >>> minority_share([0, 0, 0, 1], [0, 3])
+    0.5
+    """
+    names, codes, counts = np.unique(np.asarray(groups), return_inverse=True,
+                                     return_counts=True)
+    minority = (counts < counts.mean())[codes][np.asarray(rows)]
+    weights = np.ones(minority.size) if sample_weight is None else np.asarray(sample_weight)
+    return float(weights[minority].sum() / weights.sum())
 
 
 def search_choice(search):
@@ -305,7 +375,7 @@ def search_choice(search):
     -------
     choice : dict
         ``{"retrain_from": "band" or "all", "band_width": float, "n_clusters": int,
-        "project_out_head": bool}``.
+        "project_out_head": bool, "balance": str, "sampling": str}``.
 
     Examples
     --------
@@ -316,8 +386,9 @@ def search_choice(search):
     >>> head = LogisticRegression().fit(X, y)
     >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="all",
     ...                          project_out_head=False).fit(X, y)
-    >>> search_choice(search)
-    {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2, 'project_out_head': False}
+    >>> search_choice(search)  # doctest: +NORMALIZE_WHITESPACE
+    {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2, 'project_out_head': False,
+     'balance': 'pseudo_groups', 'sampling': 'weight'}
     """
     best = search.best_estimator_
     clusterer = best.named_steps["embeddingclusterer"]
@@ -328,6 +399,8 @@ def search_choice(search):
         "band_width": band.band_width,
         "n_clusters": clusterer.n_clusters,
         "project_out_head": clusterer.project_out is not None,
+        "balance": clusterer.balance,
+        "sampling": clusterer.sampling,
     }
 
 

@@ -232,7 +232,8 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         if self.per_class:
             for i, population in enumerate(populations):
                 rows = np.flatnonzero(population)
-                keep = _closest(distance[rows, i], tiebreak[rows], _band_size(rows.size, lo_q, hi_q))
+                size = _band_size(rows.size, lo_q, hi_q)
+                keep = _closest(distance[rows, i], tiebreak[rows], size)
                 support[rows[keep]] = True
         else:
             nearest = distance.min(axis=1)

@@ -2,13 +2,17 @@
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 from midlogit.base import SamplerMixin
 from midlogit.clustering import EmbeddingClusterer
+from midlogit.pipeline import make_pipeline
+from midlogit.retraining import LastLayerRetrainer
 
 # (class, blob) sizes: the blobs of a class sit at opposite ends of a "spurious" axis.
 SIZES = {(0, 0): 40, (0, 1): 10, (1, 0): 30, (1, 1): 20}
@@ -268,3 +272,77 @@ def test_project_out_must_match_the_features_and_be_finite(blobs, directions):
     X, y, _ = blobs
     with pytest.raises(ValueError, match="project_out"):
         EmbeddingClusterer(project_out=directions).fit(X, y)
+
+
+class _WeightSpy(LastLayerRetrainer):
+    def fit(self, X, y, sample_weight=None):
+        self.seen_weight_ = sample_weight
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def _planted_minority(seed=0):
+    """Two classes; in each, a small cluster (the minority) that the head gets wrong."""
+    rng = np.random.RandomState(seed)
+    y = np.r_[np.zeros(300, int), np.ones(300, int)]
+    minority = np.r_[np.arange(300) < 20, np.arange(300) < 20]
+    attribute = np.where(minority, 1 - y, y)
+    X = np.c_[0.5 * y + 0.3 * rng.randn(600), 3.0 * attribute + 0.3 * rng.randn(600),
+              4.0 * minority + 0.3 * rng.randn(600)]
+    head = LogisticRegression().fit(X[:, :2] * [0, 1], y)  # the shortcut: attribute only
+    return X, y, minority, FrozenEstimator(_Shortcut(head))
+
+
+class _Shortcut(ClassifierMixin, BaseEstimator):
+    def __init__(self, model=None):
+        self.model = model
+
+    def fit(self, X, y):
+        self.classes_ = self.model.classes_
+        return self
+
+    def decision_function(self, X):
+        return self.model.decision_function(np.asarray(X)[:, :2] * [0, 1])
+
+
+def test_the_planted_minority_cluster_is_selected_and_weighted():
+    X, y, minority, head = _planted_minority()
+    head.estimator.fit(X, y)
+    clusterer = EmbeddingClusterer(
+        n_clusters=3, balance="pseudo_groups", estimator=head, sampling="weight",
+        n_components=None, random_state=0,
+    ).fit(X, y)
+    report = clusterer.cluster_report_
+    selected = report["selected"][clusterer.labels_]
+    np.testing.assert_array_equal(selected, minority)
+    assert report["error_rate"][report["selected"]].min() > 0.9
+    assert (report["margin"][report["selected"]] < 0).all()
+    # every (class, selected) cell carries the same total weight
+    weight = clusterer.sample_weight_
+    cells = [weight[(y == c) & (minority == m)].sum() for c in (0, 1) for m in (0, 1)]
+    np.testing.assert_allclose(cells, cells[0])
+
+
+def test_sampler_weights_reach_the_final_step_through_the_pipeline():
+    X, y, minority, head = _planted_minority()
+    head.estimator.fit(X, y)
+    pipe = make_pipeline(
+        EmbeddingClusterer(n_clusters=3, balance="pseudo_groups", estimator=head,
+                           sampling="weight", n_components=None, random_state=0),
+        _WeightSpy(),
+    ).fit(X, y)
+    clusterer, spy = pipe.steps[0][1], pipe.steps[1][1]
+    np.testing.assert_allclose(spy.seen_weight_, clusterer.sample_weight_)
+    assert spy.seen_weight_[minority].mean() > 5 * spy.seen_weight_[~minority].mean()
+
+
+def test_a_person_can_choose_the_clusters():
+    X, y, minority, head = _planted_minority()
+    clusterer = EmbeddingClusterer(n_clusters=3, n_components=None, random_state=0).fit(X, y)
+    chosen = np.unique(clusterer.labels_[minority])
+    chosen_by_hand = EmbeddingClusterer(
+        n_clusters=3, n_components=None, balance="pseudo_groups",
+        selected_clusters=chosen.tolist(), random_state=0,
+    ).fit(X, y)
+    np.testing.assert_array_equal(chosen_by_hand.cluster_report_["selected"][
+        chosen_by_hand.labels_], minority)
+    assert np.isnan(chosen_by_hand.cluster_report_["error_rate"]).all()

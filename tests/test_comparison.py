@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from midlogit.comparison import midlogit_search, search_choice
+from midlogit.comparison import compare_methods, midlogit_search, search_choice
 from midlogit.datasets import make_spurious_gaussians
+from midlogit.retraining import LastLayerRetrainer
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,25 @@ def test_retraining_on_all_rows_clusters_the_band_only(data):
     assert clusterer.labels_.size == y.size
     assert search_choice(search) == {
         "retrain_from": "all", "band_width": 0.2, "n_clusters": 2, "project_out_head": False,
+        "balance": "pseudo_groups", "sampling": "weight",
     }
+
+
+def test_weighted_pseudo_groups_reach_the_head_and_minority_share_is_reported():
+    train = make_spurious_gaussians(2000, bias=0.95, random_state=0)
+    held = make_spurious_gaussians(1000, bias=0.95, random_state=1)
+    test = make_spurious_gaussians(1000, bias=0.0, random_state=2)
+    head = LastLayerRetrainer().fit(train.data, train.target)
+    result = compare_methods(held.data, held.target, test.data, test.target, test.groups,
+                             head=head, groups=held.groups, band_widths=(0.4,),
+                             n_clusters=(4,))
+    clusterer = result.models["midlogit"].named_steps["embeddingclusterer"]
+    assert clusterer.sample_weight_ is not None
+    # DFR's group-balanced set is half minority; the weighted pseudo-groups get most of
+    # the way without group labels, the class-balanced set stays at the base rate.
+    shares = {k: v["minority_share"] for k, v in result.methods.items()}
+    assert shares["dfr"] == pytest.approx(0.5)
+    assert shares["midlogit"] > 3 * shares["class_balanced"]
 
 
 def test_retraining_on_the_band_keeps_band_rows_only(data):
