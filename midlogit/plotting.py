@@ -24,6 +24,7 @@ __all__ = [
     "plot_band_composition",
     "plot_band_projection",
     "plot_bias_sweep",
+    "plot_cluster_examples",
     "plot_curated_composition",
     "plot_extremal_vs_midrange",
     "plot_group_accuracies",
@@ -744,4 +745,70 @@ def plot_bias_sweep(bias, accuracy, *, contrast=None, chance=None, fig=None):
         axes[0].axhline(chance, color="0.4", linestyle=":", linewidth=1)
     if contrast is not None:
         axes[1].axhline(0.0, color="0.4", linewidth=0.8)
+    return fig
+
+
+def plot_cluster_examples(clusterer, images, *, n_examples=6, random_state=0, fig=None):
+    """A row of example images per cluster, titled with what the ERM head does there.
+
+    The paper's real-data selection was made by a person looking at the band's
+    clusters: this figure is that look. Each row is one cluster of a fitted
+    :class:`~midlogit.clustering.EmbeddingClusterer` with its class, size, the ERM
+    head's error rate and margin, and whether it was selected as the pseudo-minority;
+    pass the ids you choose as ``selected_clusters``.
+
+    Parameters
+    ----------
+    clusterer : fitted EmbeddingClusterer
+        Its ``labels_`` index ``images``.
+    images : array-like of shape (n_samples, H, W) or (n_samples, C, H, W)
+        The rows the clusterer was fitted on, as images. For tabular rows, pass them
+        as ``X[:, None, :]`` (one 1-pixel-high image per row).
+    n_examples : int, default=6
+        Images shown per cluster (drawn at random).
+    random_state : int, RandomState instance or None, default=0
+        Seeds the draw.
+    fig : matplotlib Figure or None, default=None
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.clustering import EmbeddingClusterer
+    >>> from midlogit.plotting import plot_cluster_examples
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.randn(40, 4), np.arange(40) % 2
+    >>> clusterer = EmbeddingClusterer(n_clusters=2, random_state=0).fit(X, y)
+    >>> fig = plot_cluster_examples(clusterer, X.reshape(40, 2, 2), n_examples=3)
+    >>> len(fig.axes)
+    12
+    """
+    report = clusterer.cluster_report_
+    images = _as_display_images(images)
+    if images.shape[0] != clusterer.labels_.size:
+        raise ValueError(
+            f"images has {images.shape[0]} rows but the clusterer was fitted on "
+            f"{clusterer.labels_.size}; pass the images of the rows it clustered."
+        )
+    rng = check_random_state(random_state)
+    n_clusters = report["cluster"].size
+    fig = _new_figure(fig, (1.3 * n_examples + 0.5, 1.5 * n_clusters + 0.5))
+    axes = fig.subplots(n_clusters, n_examples, squeeze=False)
+    for k in range(n_clusters):
+        members = np.flatnonzero(clusterer.labels_ == k)
+        shown = rng.choice(members, size=min(n_examples, members.size), replace=False)
+        for j, ax in enumerate(axes[k]):
+            ax.set_axis_off()
+            if j < shown.size:
+                ax.imshow(images[shown[j]], cmap="gray", vmin=0, vmax=1)
+        mark = " (selected)" if report["selected"][k] else ""
+        axes[k, 0].set_title(
+            f"cluster {k}{mark}: class {report['class'][k]}, {report['size'][k]} rows, "
+            f"ERM error {report['error_rate'][k]:.2f}, margin {report['margin'][k]:.2f}",
+            loc="left", fontsize=8,
+        )
+    fig.suptitle("Examples per cluster (pick the pseudo-minority by eye)")
     return fig

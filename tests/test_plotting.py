@@ -381,3 +381,19 @@ def test_inputs_are_not_modified(rng):
     plot_extremal_vs_midrange(images, E[:, 0], k=2)
     for before, after in zip(saved, [E, shape, x_pos, images]):
         np.testing.assert_array_equal(before, after)
+
+
+def test_cluster_examples_show_one_row_per_cluster_with_its_report():
+    from midlogit.clustering import EmbeddingClusterer
+    from midlogit.plotting import plot_cluster_examples
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 4), np.arange(60) % 2
+    clusterer = EmbeddingClusterer(n_clusters=3, random_state=0).fit(X, y)
+    fig = plot_cluster_examples(clusterer, X.reshape(60, 2, 2), n_examples=4)
+    titled = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(fig.axes) == 6 * 4
+    assert len(titled) == 6
+    assert all(f"{n} rows" in t for n, t in zip(clusterer.cluster_report_["size"], titled))
+    with pytest.raises(ValueError, match="images has 10 rows"):
+        plot_cluster_examples(clusterer, X[:10].reshape(10, 2, 2))
