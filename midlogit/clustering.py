@@ -285,8 +285,8 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         margin = np.full(n_total, np.nan)
         if self.estimator is not None and y is not None:
             logits, est_classes = class_logits(self.estimator, X, y)
-            column = np.searchsorted(est_classes, y, sorter=np.argsort(est_classes))
-            column = np.argsort(est_classes)[column]
+            sorter = np.argsort(est_classes)  # classes_ need not be sorted
+            column = sorter[np.searchsorted(est_classes, y, sorter=sorter)]
             rows = np.arange(y.size)
             own = logits[rows, column]
             others = logits.copy()

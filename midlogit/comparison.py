@@ -272,7 +272,11 @@ def compare_methods(
     midlogit = search.best_estimator_
     models["midlogit"], labels_used["midlogit"] = midlogit, "class"
     params["midlogit"] = search_choice(search)
-    curated = midlogit.named_steps["embeddingclusterer"].sample_indices_
+    clusterer = midlogit.named_steps["embeddingclusterer"]
+    curated = clusterer.sample_indices_
+    band = midlogit.named_steps["logitbandselector"]
+    if not isinstance(band, str):  # a band step ran: map its rows back to rows of E
+        curated = band.sample_indices_[curated]
     n_curated = curated.size
 
     def retrain(sampler):
@@ -294,25 +298,15 @@ def compare_methods(
         groups = np.asarray(groups)
         models["dfr"], params["dfr"] = _dfr(E, y, groups, validation_fraction, random_state)
         labels_used["dfr"] = "class + groups"
-        n_rows["dfr"] = int(GroupBalancedSampler().fit(E, y, groups=groups)
-                            .sample_indices_.size)
+        dfr_rows = GroupBalancedSampler().fit(E, y, groups=groups).sample_indices_
+        n_rows["dfr"] = int(dfr_rows.size)
 
     shares = {}
     if groups is not None:
-        for name, model in models.items():
-            if name == "erm":
-                continue
-            if name == "dfr":
-                sampler = GroupBalancedSampler().fit(E, y, groups=groups)
-                rows, weights = sampler.sample_indices_, None
-            else:
-                sampler = model.steps[-2][1] if name == "midlogit" else model.steps[0][1]
-                rows = sampler.sample_indices_
-                weights = getattr(sampler, "sample_weight_", None)
-                band = model.steps[0][1] if name == "midlogit" else "passthrough"
-                if not isinstance(band, str):
-                    rows = band.sample_indices_[rows]
-            shares[name] = minority_share(groups, rows, weights)
+        sets = {"midlogit": (curated, clusterer.sample_weight_), "dfr": (dfr_rows, None)}
+        for name in ("class_balanced", "random", "error_set"):
+            sets[name] = (models[name].steps[0][1].sample_indices_, None)
+        shares = {name: minority_share(groups, *rows) for name, rows in sets.items()}
 
     methods = {}
     for name, model in models.items():
@@ -356,8 +350,7 @@ def minority_share(groups, rows, sample_weight=None):
     >>> minority_share([0, 0, 0, 1], [0, 3])
     0.5
     """
-    names, codes, counts = np.unique(np.asarray(groups), return_inverse=True,
-                                     return_counts=True)
+    _, codes, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
     minority = (counts < counts.mean())[codes][np.asarray(rows)]
     weights = np.ones(minority.size) if sample_weight is None else np.asarray(sample_weight)
     return float(weights[minority].sum() / weights.sum())

@@ -301,10 +301,12 @@ class Pipeline(BaseEstimator):
                             )
                 else:
                     indices = np.asarray(indices)
-                    kept = indices if kept is None else (
-                        kept if kept is _UNALIGNED else kept[indices]
-                    )
-                    weights = None if weights is None else weights[indices]
+                    if kept is None:
+                        kept = indices
+                    elif kept is not _UNALIGNED:
+                        kept = kept[indices]
+                    if weights is not None:
+                        weights = weights[indices]
                 step_weight = getattr(step, "sample_weight_", None)
                 if step_weight is not None:
                     step_weight = np.asarray(step_weight, dtype=float)
