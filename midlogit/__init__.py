@@ -38,8 +38,14 @@ from .selection import LogitBandSelector
 
 __version__ = "0.1.0"
 
-_TORCH_NAMES = {"SkorchEmbedder", "LinearHead", "ConvNet", "MLP", "make_net",
-                "make_midlogit_pipeline"}
+_TORCH_NAMES = {
+    "SkorchEmbedder",
+    "LinearHead",
+    "ConvNet",
+    "MLP",
+    "make_net",
+    "make_midlogit_pipeline",
+}
 
 __all__ = [
     "Pipeline",

@@ -55,9 +55,7 @@ def _check_activations(a, name="a"):
 def _check_labels(labels, n, name):
     arr = np.asarray(labels)
     if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (one label per sample), got shape {arr.shape}."
-        )
+        raise ValueError(f"{name} must be 1-D (one label per sample), got shape {arr.shape}.")
     if arr.shape[0] != n:
         raise ValueError(
             f"{name} has {arr.shape[0]} entries but there are {n} samples; pass one "
@@ -168,9 +166,7 @@ class ExtremalMidrange(NamedTuple):
     mid: np.ndarray
 
 
-def extremal_and_midrange_indices(
-    a, k, band=(0.4, 0.6), *, strategy="center", random_state=None
-):
+def extremal_and_midrange_indices(a, k, band=(0.4, 0.6), *, strategy="center", random_state=None):
     """Indices of the top ``k`` samples of a unit and of ``k`` mid-range samples.
 
     The extremes give the unit's prototypical label; the mid-range holds the weaker,
@@ -244,13 +240,9 @@ def _check_band(band):
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"band must be a pair of quantiles (lo, hi), got {band!r}."
-        ) from None
+        raise ValueError(f"band must be a pair of quantiles (lo, hi), got {band!r}.") from None
     if not 0.0 <= lo < hi <= 1.0:
-        raise ValueError(
-            f"band must satisfy 0 <= lo < hi <= 1 (quantiles), got {band!r}."
-        )
+        raise ValueError(f"band must satisfy 0 <= lo < hi <= 1 (quantiles), got {band!r}.")
     return lo, hi
 
 
@@ -293,9 +285,9 @@ def band_composition(a, groups, n_bands):
     groups = _check_labels(groups, n, "groups")
     bands = activation_bands(a, n_bands)
     names, codes = np.unique(groups, return_inverse=True)
-    counts = np.bincount(
-        bands * names.size + codes, minlength=n_bands * names.size
-    ).reshape(n_bands, names.size)
+    counts = np.bincount(bands * names.size + codes, minlength=n_bands * names.size).reshape(
+        n_bands, names.size
+    )
     return counts / counts.sum(axis=1, keepdims=True), names
 
 

@@ -104,8 +104,9 @@ class ConvNet(nn.Module):
     torch.Size([2, 10])
     """
 
-    def __init__(self, in_channels=1, n_classes=3, image_size=64, width=1.0,
-                 penultimate=84, dropout=0.2):
+    def __init__(
+        self, in_channels=1, n_classes=3, image_size=64, width=1.0, penultimate=84, dropout=0.2
+    ):
         super().__init__()
         height, width_px = _pair(image_size)
         if min(height, width_px) < 4:
@@ -126,8 +127,10 @@ class ConvNet(nn.Module):
             width_px = ((width_px + 2 * padding - 5) // stride + 1) // 2
             previous = out
         if min(height, width_px) < 1:
-            raise ValueError(f"image_size={image_size!r} is too small for two 5 x 5 "
-                             "convolutions; use images of at least 4 pixels.")
+            raise ValueError(
+                f"image_size={image_size!r} is too small for two 5 x 5 "
+                "convolutions; use images of at least 4 pixels."
+            )
         self.features = nn.Sequential(*blocks, nn.Dropout(dropout), nn.Flatten())
         self.dense = nn.Sequential(
             nn.Linear(previous * height * width_px, 120),
@@ -202,8 +205,18 @@ def _seed_from(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def make_net(module, *, max_epochs=10, lr=1e-3, batch_size=128, random_state=None,
-             verbose=1, device="cpu", valid_fraction=None, **kwargs):
+def make_net(
+    module,
+    *,
+    max_epochs=10,
+    lr=1e-3,
+    batch_size=128,
+    random_state=None,
+    verbose=1,
+    device="cpu",
+    valid_fraction=None,
+    **kwargs,
+):
     """A :class:`skorch.NeuralNetClassifier` configured for midlogit (Adam, cross-entropy).
 
     Parameters
@@ -256,9 +269,7 @@ def make_net(module, *, max_epochs=10, lr=1e-3, batch_size=128, random_state=Non
         train_split = None
     else:
         if not 0 < valid_fraction < 1:
-            raise ValueError(
-                f"valid_fraction must be in (0, 1) or None, got {valid_fraction!r}."
-            )
+            raise ValueError(f"valid_fraction must be in (0, 1) or None, got {valid_fraction!r}.")
         train_split = ValidSplit(float(valid_fraction), stratified=True, random_state=seed)
     params = {
         "criterion": nn.CrossEntropyLoss,
@@ -306,13 +317,13 @@ def _row_keys(X):
     keys = np.empty(n, dtype=np.uint64)
     step = max(1, _HASH_CHUNK // max(m, 1))
     for start in range(0, n, step):
-        z = words[start:start + step] ^ salts
+        z = words[start : start + step] ^ salts
         z ^= z >> _SHIFTS[0]
         z *= _MIX1
         z ^= z >> _SHIFTS[1]
         z *= _MIX2
         z ^= z >> _SHIFTS[2]
-        keys[start:start + step] = z.sum(axis=1, dtype=np.uint64)
+        keys[start : start + step] = z.sum(axis=1, dtype=np.uint64)
     return keys
 
 
@@ -362,8 +373,9 @@ class _EmbeddingCache:
                 hit = ~found & (block_keys[position] == keys)
                 if hit.any():
                     rows = np.flatnonzero(hit)
-                    parts.append((rows, block_embeddings[position[rows]],
-                                  block_logits[position[rows]]))
+                    parts.append(
+                        (rows, block_embeddings[position[rows]], block_logits[position[rows]])
+                    )
                     found |= hit
                     self._blocks.move_to_end(block_id)
         if not parts:
@@ -571,9 +583,7 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes = np.unique(y)
         if classes.size < 2:
-            raise ValueError(
-                f"y holds 1 class ({classes[0]!r}); a classifier needs at least two."
-            )
+            raise ValueError(f"y holds 1 class ({classes[0]!r}); a classifier needs at least two.")
         model = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(X, y)
         self.classes_ = model.classes_
         self.coef_ = model.coef_.astype(np.float64)
@@ -680,8 +690,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
     (60, 2)
     """
 
-    def __init__(self, net=None, layer=None, frozen=False, batch_size=256, cache=True,
-                 random_state=None):
+    def __init__(
+        self, net=None, layer=None, frozen=False, batch_size=256, cache=True, random_state=None
+    ):
         self.net = net
         self.layer = layer
         self.frozen = frozen
@@ -779,8 +790,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             if y is None:
                 self._validate_X(X, reset=True)
             else:
-                _, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True,
-                                     ensure_all_finite=True)
+                _, y = validate_data(
+                    self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True
+                )
                 unknown = np.setdiff1d(np.unique(y), classes)
                 if unknown.size:
                     raise ValueError(
@@ -793,15 +805,11 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             self.classes_ = classes
             return self
 
-        X, y = validate_data(
-            self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True
-        )
+        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True)
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
         if classes.size < 2:
-            raise ValueError(
-                f"y holds 1 class ({classes[0]!r}); ERM training needs at least two."
-            )
+            raise ValueError(f"y holds 1 class ({classes[0]!r}); ERM training needs at least two.")
         seed = _seed_from(self.random_state)
         if self.net is None:
             if X.ndim != 2:
@@ -809,8 +817,13 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                     f"net=None builds an MLP for 2-D tables, but X has shape {X.shape}; "
                     "pass net=make_net(ConvNet(...)) for images."
                 )
-            net = make_net(MLP(X.shape[1], classes.size, hidden=(16,), dropout=0.0),
-                           max_epochs=10, lr=1e-2, verbose=0, random_state=seed)
+            net = make_net(
+                MLP(X.shape[1], classes.size, hidden=(16,), dropout=0.0),
+                max_epochs=10,
+                lr=1e-2,
+                verbose=0,
+                random_state=seed,
+            )
         else:
             if not isinstance(self.net, NeuralNet):
                 raise ValueError(
@@ -820,12 +833,16 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             net = clone(self.net)
         if seed is not None:
             split = net.train_split
-            if isinstance(split, ValidSplit) and split.random_state is None and (
-                isinstance(split.cv, float)
+            if (
+                isinstance(split, ValidSplit)
+                and split.random_state is None
+                and (isinstance(split.cv, float))
             ):
-                net.set_params(train_split=ValidSplit(
-                    split.cv, stratified=split.stratified, random_state=seed
-                ))
+                net.set_params(
+                    train_split=ValidSplit(
+                        split.cv, stratified=split.stratified, random_state=seed
+                    )
+                )
         with torch.random.fork_rng(devices=_cuda_devices(net.device)):
             if seed is not None:
                 torch.manual_seed(seed)
@@ -843,9 +860,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         if not (isinstance(self.batch_size, int | np.integer) and self.batch_size >= 1):
-            raise ValueError(
-                f"batch_size must be a positive int, got {self.batch_size!r}."
-            )
+            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
         if self.frozen and self.net is None:
             raise ValueError(
                 "frozen=True needs a trained net; pass net=<a fitted "
@@ -873,14 +888,16 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         module = net.module_
         layer = self.layer_ if hasattr(self, "net_") else self._resolve_layer(module)
         if not self.cache:
-            embeddings, logits = _forward(module, layer, self.layer is None, X,
-                                          self.batch_size, net.device)
+            embeddings, logits = _forward(
+                module, layer, self.layer is None, X, self.batch_size, net.device
+            )
             _CACHE.count(X.shape[0], 0)
             return embeddings, logits
 
         net_key = _net_key(module, (layer, self.layer is None), X.shape[1:], net.device)
-        unique_keys, first, inverse = np.unique(_row_keys(X), return_index=True,
-                                                return_inverse=True)
+        unique_keys, first, inverse = np.unique(
+            _row_keys(X), return_index=True, return_inverse=True
+        )
         hit_rows, hit_embeddings, hit_logits = _CACHE.lookup(net_key, unique_keys)
         missing = np.setdiff1d(np.arange(unique_keys.size), hit_rows, assume_unique=True)
         if not missing.size:
@@ -888,7 +905,11 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             order = np.argsort(hit_rows)
         else:
             new_embeddings, new_logits = _forward(
-                module, layer, self.layer is None, X[first[missing]], self.batch_size,
+                module,
+                layer,
+                self.layer is None,
+                X[first[missing]],
+                self.batch_size,
                 net.device,
             )
             _CACHE.add(net_key, unique_keys[missing], new_embeddings, new_logits)
@@ -1004,13 +1025,10 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                 f"retrainer.classes_ {new_classes.tolist()} differ from the net's "
                 f"classes {classes.tolist()}; retrain on labels of every class."
             )
-        layer = retrainer.to_torch().to(device=linear.weight.device,
-                                        dtype=linear.weight.dtype)
+        layer = retrainer.to_torch().to(device=linear.weight.device, dtype=linear.weight.dtype)
         new_net = copy.deepcopy(net)
         parent_name, _, child = name.rpartition(".")
-        parent = new_net.module_.get_submodule(parent_name) if parent_name else (
-            new_net.module_
-        )
+        parent = new_net.module_.get_submodule(parent_name) if parent_name else (new_net.module_)
         setattr(parent, child, layer)
         new_net.initialize_optimizer()
         return new_net
@@ -1061,7 +1079,7 @@ def _forward(module, layer, take_input, X, batch_size, device):
     try:
         with torch.inference_mode():
             for start in range(0, n, batch_size):
-                batch = X[start:start + batch_size]
+                batch = X[start : start + batch_size]
                 captured.clear()
                 try:
                     inputs = torch.from_numpy(np.require(batch, requirements="CW"))
@@ -1083,8 +1101,8 @@ def _forward(module, layer, take_input, X, batch_size, device):
                 if embeddings is None:
                     embeddings = np.empty((n, emb.shape[1]), dtype=np.float32)
                     logits = np.empty((n, out.shape[1]), dtype=np.float32)
-                embeddings[start:start + batch.shape[0]] = emb.float().cpu().numpy()
-                logits[start:start + batch.shape[0]] = out.float().cpu().numpy()
+                embeddings[start : start + batch.shape[0]] = emb.float().cpu().numpy()
+                logits[start : start + batch.shape[0]] = out.float().cpu().numpy()
     finally:
         handle.remove()
         module.train(was_training)
@@ -1094,8 +1112,16 @@ def _forward(module, layer, take_input, X, batch_size, device):
 # ------------------------------------------------------------------------- pipeline
 
 
-def make_midlogit_pipeline(net, band_width=0.4, n_clusters=4, *, band_center=0.5,
-                           batch_size=256, random_state=None, **retrainer_params):
+def make_midlogit_pipeline(
+    net,
+    band_width=0.4,
+    n_clusters=4,
+    *,
+    band_center=0.5,
+    batch_size=256,
+    random_state=None,
+    **retrainer_params,
+):
     """The mid-range logit curation pipeline on a trained net.
 
     ``make_pipeline(SkorchEmbedder(net, frozen=True), LogitBandSelector(
@@ -1143,9 +1169,12 @@ def make_midlogit_pipeline(net, band_width=0.4, n_clusters=4, *, band_center=0.5
     embedder = SkorchEmbedder(net, frozen=True, batch_size=batch_size)
     return make_pipeline(
         embedder,
-        LogitBandSelector(estimator=FrozenEstimator(embedder.head()),
-                          band_center=band_center, band_width=band_width,
-                          random_state=random_state),
+        LogitBandSelector(
+            estimator=FrozenEstimator(embedder.head()),
+            band_center=band_center,
+            band_width=band_width,
+            random_state=random_state,
+        ),
         EmbeddingClusterer(n_clusters=n_clusters, random_state=random_state),
         LastLayerRetrainer(random_state=random_state, **retrainer_params),
     )

@@ -183,9 +183,7 @@ def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=
     6
     """
     if mode not in ("undersample", "oversample"):
-        raise ValueError(
-            f"mode must be 'undersample' or 'oversample', got {mode!r}."
-        )
+        raise ValueError(f"mode must be 'undersample' or 'oversample', got {mode!r}.")
     rng = check_random_state(random_state)
     groups = np.asarray(groups)
     _, codes = np.unique(groups, return_inverse=True)

@@ -27,9 +27,7 @@ __all__ = [
 
 def _check_sampling(sampling):
     if sampling not in ("undersample", "oversample"):
-        raise ValueError(
-            f"sampling must be 'undersample' or 'oversample', got {sampling!r}."
-        )
+        raise ValueError(f"sampling must be 'undersample' or 'oversample', got {sampling!r}.")
 
 
 class ClassBalancedSampler(SamplerMixin, BaseEstimator):

@@ -34,8 +34,12 @@ def build_parser():
         help="train an ERM backbone on built-in biased data and compare retrained heads",
     )
     demo.add_argument("--dataset", choices=DATASETS, default="dsprites")
-    demo.add_argument("--bias", type=float, default=0.95,
-                      help="shortcut strength of the training data (default 0.95)")
+    demo.add_argument(
+        "--bias",
+        type=float,
+        default=0.95,
+        help="shortcut strength of the training data (default 0.95)",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="midlogit-demo", help="output folder")
     demo.add_argument("--quick", action="store_true", help="small data, few epochs")
@@ -53,21 +57,39 @@ def build_parser():
     label.add_argument("--min-fraction", type=float, default=0.0)
     label.add_argument("--max-fraction", type=float, default=0.5)
     label.add_argument("--mode", choices=("positive", "negative"), default="positive")
-    label.add_argument("--activation-range", type=float, nargs=2, metavar=("LO", "HI"),
-                       help="label only samples between these activation quantiles")
+    label.add_argument(
+        "--activation-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="label only samples between these activation quantiles",
+    )
     label.add_argument("--n-explanations", type=int, default=None)
-    label.add_argument("--test-size", type=float, default=None,
-                       help="choose formulas on part of the data, test on the rest")
+    label.add_argument(
+        "--test-size",
+        type=float,
+        default=None,
+        help="choose formulas on part of the data, test on the rest",
+    )
     label.add_argument("--random-state", type=int, default=None)
     label.add_argument("--id-column", default="id")
-    label.add_argument("--spurious", nargs="*", default=(),
-                       help="concept names to flag when an explanation uses them")
+    label.add_argument(
+        "--spurious",
+        nargs="*",
+        default=(),
+        help="concept names to flag when an explanation uses them",
+    )
 
     bench = commands.add_parser("bench", help="run a benchmark script from benchmarks/")
-    bench.add_argument("name", nargs="?", default="quality",
-                       help="benchmark name: quality, core, invert or backbones")
-    bench.add_argument("args", nargs=argparse.REMAINDER,
-                       help="arguments passed to the benchmark script")
+    bench.add_argument(
+        "name",
+        nargs="?",
+        default="quality",
+        help="benchmark name: quality, core, invert or backbones",
+    )
+    bench.add_argument(
+        "args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark script"
+    )
     return parser
 
 
@@ -94,20 +116,34 @@ def main(argv=None):
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.dataset, bias=args.bias, seed=args.seed, out=args.out,
-                 quick=args.quick, verbose=0 if args.quiet else 1,
-                 plots=not args.no_plots)
+        run_demo(
+            args.dataset,
+            bias=args.bias,
+            seed=args.seed,
+            out=args.out,
+            quick=args.quick,
+            verbose=0 if args.quiet else 1,
+            plots=not args.no_plots,
+        )
     elif args.command == "label":
         from .invert import label_files
 
         report = label_files(
-            args.activations, args.concepts, out=args.out, spurious=list(args.spurious),
-            id_column=args.id_column, max_length=args.max_length,
-            beam_size=args.beam_size, min_fraction=args.min_fraction,
-            max_fraction=args.max_fraction, mode=args.mode,
-            activation_range=None if args.activation_range is None
+            args.activations,
+            args.concepts,
+            out=args.out,
+            spurious=list(args.spurious),
+            id_column=args.id_column,
+            max_length=args.max_length,
+            beam_size=args.beam_size,
+            min_fraction=args.min_fraction,
+            max_fraction=args.max_fraction,
+            mode=args.mode,
+            activation_range=None
+            if args.activation_range is None
             else tuple(args.activation_range),
-            n_explanations=args.n_explanations, test_size=args.test_size,
+            n_explanations=args.n_explanations,
+            test_size=args.test_size,
             random_state=args.random_state,
         )
         if args.out is None:
@@ -115,8 +151,11 @@ def main(argv=None):
     else:
         script = Path(__file__).resolve().parent.parent / "benchmarks" / f"bench_{args.name}.py"
         if not script.exists():
-            print(f"midlogit bench: no benchmark {args.name!r} ({script} not found; run from "
-                  "a source checkout).", file=sys.stderr)
+            print(
+                f"midlogit bench: no benchmark {args.name!r} ({script} not found; run from "
+                "a source checkout).",
+                file=sys.stderr,
+            )
             return 2
         sys.argv = [str(script), *args.args]
         runpy.run_path(str(script), run_name="__main__")

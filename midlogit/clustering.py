@@ -198,8 +198,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     def _cluster(self, X, y):
         if self.sampling not in ("undersample", "oversample", "weight"):
             raise ValueError(
-                "sampling must be 'undersample', 'oversample' or 'weight', got "
-                f"{self.sampling!r}."
+                f"sampling must be 'undersample', 'oversample' or 'weight', got {self.sampling!r}."
             )
         if self.balance not in ("clusters", "pseudo_groups"):
             raise ValueError(
@@ -210,13 +209,9 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
                 f"cluster_score must be 'error_rate' or 'margin', got {self.cluster_score!r}."
             )
         if not (isinstance(self.n_selected, int | np.integer) and self.n_selected >= 1):
-            raise ValueError(
-                f"n_selected must be a positive integer, got {self.n_selected!r}."
-            )
+            raise ValueError(f"n_selected must be a positive integer, got {self.n_selected!r}.")
         if not (isinstance(self.n_clusters, int | np.integer) and self.n_clusters >= 1):
-            raise ValueError(
-                f"n_clusters must be a positive integer, got {self.n_clusters!r}."
-            )
+            raise ValueError(f"n_clusters must be a positive integer, got {self.n_clusters!r}.")
         if self.n_components is not None and not (
             isinstance(self.n_components, int | np.integer) and self.n_components >= 1
         ):
@@ -228,9 +223,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
         else:
-            X, y = validate_data(
-                self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2
-            )
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
             check_classification_targets(y)
             classes, codes = np.unique(y, return_inverse=True)
         if not (self.per_class and y is not None):
@@ -299,8 +292,10 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         selected = np.zeros(n_total, dtype=bool)
         if self.selected_clusters is not None:
             chosen = np.asarray(self.selected_clusters)
-            if chosen.ndim != 1 or not np.issubdtype(chosen.dtype, np.integer) or (
-                chosen.size and (chosen.min() < 0 or chosen.max() >= n_total)
+            if (
+                chosen.ndim != 1
+                or not np.issubdtype(chosen.dtype, np.integer)
+                or (chosen.size and (chosen.min() < 0 or chosen.max() >= n_total))
             ):
                 raise ValueError(
                     f"selected_clusters must be cluster ids in [0, {n_total}) as in "
@@ -317,7 +312,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             score = np.where(counts > 0, score, -np.inf)
             n_pick = min(self.n_selected, self.n_clusters - 1)
             for start in range(0, n_total, self.n_clusters):
-                block = score[start:start + self.n_clusters]
+                block = score[start : start + self.n_clusters]
                 selected[start + np.argsort(-block, kind="stable")[:n_pick]] = True
         return {
             "cluster": np.arange(n_total),

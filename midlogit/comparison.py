@@ -29,9 +29,7 @@ from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
 from .selection import LogitBandSelector
 
-__all__ = [
-    "compare_methods", "midlogit_search", "search_choice", "minority_share", "DFR_C_VALUES"
-]
+__all__ = ["compare_methods", "midlogit_search", "search_choice", "minority_share", "DFR_C_VALUES"]
 
 DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
 """The L1 strengths DFR searches (Kirichenko et al., ICLR 2023)."""
@@ -147,37 +145,46 @@ def midlogit_search(
                 f"{type(head).__name__} has none. Pass project_out_head=False."
             )
         projections.append(np.asarray(head.coef_) if project else None)
-    band = LogitBandSelector(estimator=FrozenEstimator(head), random_state=random_state,
-                             **(selector_params or {}))
+    band = LogitBandSelector(
+        estimator=FrozenEstimator(head), random_state=random_state, **(selector_params or {})
+    )
     pipe = make_pipeline(
         band,
-        EmbeddingClusterer(estimator=FrozenEstimator(head), random_state=random_state,
-                           **(clusterer_params or {})),
+        EmbeddingClusterer(
+            estimator=FrozenEstimator(head), random_state=random_state, **(clusterer_params or {})
+        ),
         LastLayerRetrainer(random_state=random_state, **(retrainer_params or {})),
     )
+
     def choices(value):
         return [value] if isinstance(value, str) else list(value)
 
-    cells = {"embeddingclusterer__balance": choices(balance),
-             "embeddingclusterer__sampling": choices(sampling)}
+    cells = {
+        "embeddingclusterer__balance": choices(balance),
+        "embeddingclusterer__sampling": choices(sampling),
+    }
     grid = []
     if "band" in sources:
-        grid.append({
-            "logitbandselector__band_width": list(band_widths),
-            "embeddingclusterer__n_clusters": list(n_clusters),
-            "embeddingclusterer__project_out": projections,
-            **cells,
-        })
+        grid.append(
+            {
+                "logitbandselector__band_width": list(band_widths),
+                "embeddingclusterer__n_clusters": list(n_clusters),
+                "embeddingclusterer__project_out": projections,
+                **cells,
+            }
+        )
     if "all" in sources:
-        grid.append({
-            "logitbandselector": ["passthrough"],
-            "embeddingclusterer__selector": [
-                clone(band).set_params(band_width=width) for width in band_widths
-            ],
-            "embeddingclusterer__n_clusters": list(n_clusters),
-            "embeddingclusterer__project_out": projections,
-            **cells,
-        })
+        grid.append(
+            {
+                "logitbandselector": ["passthrough"],
+                "embeddingclusterer__selector": [
+                    clone(band).set_params(band_width=width) for width in band_widths
+                ],
+                "embeddingclusterer__n_clusters": list(n_clusters),
+                "embeddingclusterer__project_out": projections,
+                **cells,
+            }
+        )
     cv = _validation_split(np.asarray(y), validation_fraction, random_state)
     return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
 
@@ -185,7 +192,9 @@ def midlogit_search(
 def _dfr(E, y, groups, validation_fraction, random_state):
     """DFR: C chosen by worst-group accuracy on a validation half, then 20 refits."""
     fit_rows, val_rows = train_test_split(
-        np.arange(y.size), test_size=validation_fraction, stratify=groups,
+        np.arange(y.size),
+        test_size=validation_fraction,
+        stratify=groups,
         random_state=random_state,
     )
     scores = []
@@ -266,8 +275,13 @@ def compare_methods(
     models["erm"], labels_used["erm"], n_rows["erm"] = head, "class (ERM)", 0
 
     search = midlogit_search(
-        head, band_widths, n_clusters, validation_fraction=validation_fraction,
-        random_state=random_state, y=y, **search_params,
+        head,
+        band_widths,
+        n_clusters,
+        validation_fraction=validation_fraction,
+        random_state=random_state,
+        y=y,
+        **search_params,
     ).fit(E, y)
     midlogit = search.best_estimator_
     models["midlogit"], labels_used["midlogit"] = midlogit, "class"
@@ -315,8 +329,7 @@ def compare_methods(
             "worst_group_accuracy": worst_group_accuracy(y_test, y_pred, groups=groups_test),
             "mean_accuracy": float(np.mean(y_pred == np.asarray(y_test))),
             "group_accuracies": {
-                str(k): v for k, v in
-                group_accuracies(y_test, y_pred, groups=groups_test).items()
+                str(k): v for k, v in group_accuracies(y_test, y_pred, groups=groups_test).items()
             },
             "labels_used": labels_used[name],
             "n_rows": int(n_rows[name]),

@@ -57,8 +57,7 @@ POSITIONS = np.linspace(0.0, 1.0, 32)
 BAND_NAMES = np.array(["left", "middle", "right"])
 BAND_EDGES = ((0.0, 0.3), (0.35, 0.65), (0.7, 1.0))
 _BAND_POSITION_IDX = np.stack(
-    [np.flatnonzero((POSITIONS >= lo) & ((POSITIONS < hi) | (hi == 1.0)))
-     for lo, hi in BAND_EDGES]
+    [np.flatnonzero((POSITIONS >= lo) & ((POSITIONS < hi) | (hi == 1.0))) for lo, hi in BAND_EDGES]
 )
 
 # Sprite geometry in image units (the image is [0, 1] x [0, 1]): half side of a square at
@@ -104,21 +103,13 @@ _SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
 def _check_n_samples(n_samples, name="n_samples"):
-    if (
-        not isinstance(n_samples, numbers.Integral)
-        or isinstance(n_samples, bool)
-        or n_samples < 1
-    ):
+    if not isinstance(n_samples, numbers.Integral) or isinstance(n_samples, bool) or n_samples < 1:
         raise ValueError(f"{name} must be a positive integer, got {n_samples!r}.")
     return int(n_samples)
 
 
 def _check_fraction(value, name):
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not 0.0 <= value <= 1.0
-    ):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
         raise ValueError(
             f"{name} must be a number in [0, 1] (the fraction of rows from the biased "
             f"subset; 0.0 gives unbiased data), got {value!r}."
@@ -148,8 +139,10 @@ def _check_image_size(image_size, *, allow_none=False, minimum=1):
 
 
 def _check_sprite_size(image_size):
-    if not isinstance(image_size, numbers.Integral) or isinstance(image_size, bool) or (
-        image_size < 8
+    if (
+        not isinstance(image_size, numbers.Integral)
+        or isinstance(image_size, bool)
+        or (image_size < 8)
     ):
         raise ValueError(
             f"image_size must be an integer >= 8 (sprites are square), got {image_size!r}."
@@ -495,9 +488,7 @@ def make_biased_dsprites(n_samples=3000, *, bias=0.9, image_size=64, random_stat
 # ------------------------------------------------------------------------------- digits
 
 
-def make_colored_digits(
-    n_samples=None, *, bias=0.9, n_classes=2, subset="all", random_state=None
-):
+def make_colored_digits(n_samples=None, *, bias=0.9, n_classes=2, subset="all", random_state=None):
     """scikit-learn's 8 x 8 digits tinted with a colour that can give the label away.
 
     Like Coloured-MNIST, the strokes of each digit are painted in one colour of a
@@ -567,8 +558,7 @@ def make_colored_digits(
     bias = _check_fraction(bias, "bias")
     if n_classes not in (2, 10) or isinstance(n_classes, bool):
         raise ValueError(
-            f"n_classes must be 2 (digit < 5 versus >= 5) or 10 (the digit), got "
-            f"{n_classes!r}."
+            f"n_classes must be 2 (digit < 5 versus >= 5) or 10 (the digit), got {n_classes!r}."
         )
     subsets = {
         "all": slice(None),
@@ -700,13 +690,17 @@ def make_spurious_gaussians(
     """
     n_samples = _check_n_samples(n_samples)
     bias = _check_fraction(bias, "bias")
-    if not isinstance(n_classes, numbers.Integral) or isinstance(n_classes, bool) or (
-        n_classes < 2
+    if (
+        not isinstance(n_classes, numbers.Integral)
+        or isinstance(n_classes, bool)
+        or (n_classes < 2)
     ):
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
     for name, value in (("n_core", n_core), ("n_spurious", n_spurious)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (
-            value < n_classes
+        if (
+            not isinstance(value, numbers.Integral)
+            or isinstance(value, bool)
+            or (value < n_classes)
         ):
             raise ValueError(
                 f"{name} must be an integer >= n_classes ({n_classes}), got {value!r}."
@@ -751,9 +745,7 @@ def _import_pillow():
     try:
         from PIL import Image, ImageOps
     except ImportError as exc:  # pragma: no cover - Pillow is installed in the dev setup
-        raise ImportError(
-            "Loading images needs Pillow: pip install 'midlogit[data]'."
-        ) from exc
+        raise ImportError("Loading images needs Pillow: pip install 'midlogit[data]'.") from exc
     return Image, ImageOps
 
 
@@ -856,9 +848,7 @@ def _resolve_split(split):
         return _SPLITS[split]
     if isinstance(split, numbers.Integral) and not isinstance(split, bool) and split in (0, 1, 2):
         return int(split)
-    raise ValueError(
-        f"split must be None, 'train', 'val', 'test' or 0, 1, 2, got {split!r}."
-    )
+    raise ValueError(f"split must be None, 'train', 'val', 'test' or 0, 1, 2, got {split!r}.")
 
 
 def _require_file(path, what):
@@ -871,14 +861,22 @@ def _check_binary_column(values, name, path, allowed=(0, 1)):
     bad = np.setdiff1d(values, allowed)
     if bad.size:
         raise ValueError(
-            f"Column {name!r} of {path} must hold {list(allowed)}, found "
-            f"{bad[:5].tolist()}."
+            f"Column {name!r} of {path} must hold {list(allowed)}, found {bad[:5].tolist()}."
         )
 
 
 def _labelled_bunch(
-    root, filenames, target, spurious, split, split_id, image_size, load_images,
-    target_names, spurious_names, **extra,
+    root,
+    filenames,
+    target,
+    spurious,
+    split,
+    split_id,
+    image_size,
+    load_images,
+    target_names,
+    spurious_names,
+    **extra,
 ):
     rows = np.arange(target.size) if split_id is None else np.flatnonzero(split == split_id)
     if rows.size == 0:
@@ -1001,8 +999,14 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
         [prefix + name for name in cells[:, header.index("img_filename")]], dtype=str
     )
     return _labelled_bunch(
-        root, filenames, columns["y"], columns["place"], columns["split"], split_id,
-        image_size, load_images,
+        root,
+        filenames,
+        columns["y"],
+        columns["place"],
+        columns["split"],
+        split_id,
+        image_size,
+        load_images,
         target_names=np.array(["landbird", "waterbird"]),
         spurious_names=np.array(["land", "water"]),
     )
@@ -1011,9 +1015,7 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
 def _read_celeba_attributes(path):
     lines = path.read_text().splitlines()
     if len(lines) < 2:
-        raise ValueError(
-            f"{path} must start with the image count and the attribute names."
-        )
+        raise ValueError(f"{path} must start with the image count and the attribute names.")
     try:
         count = int(lines[0].split()[0])
     except (ValueError, IndexError) as exc:
@@ -1031,8 +1033,7 @@ def _read_celeba_attributes(path):
         values = np.loadtxt(rows, usecols=range(1, names.size + 1), dtype=np.int8, ndmin=2)
     except ValueError as exc:
         raise ValueError(
-            f"{path}: every row must hold a file name and {names.size} values -1 or 1 "
-            f"({exc})."
+            f"{path}: every row must hold a file name and {names.size} values -1 or 1 ({exc})."
         ) from exc
     if (np.abs(values) != 1).any():
         raise ValueError(f"The attribute values of {path} must be -1 or 1.")
@@ -1104,9 +1105,7 @@ def load_celeba(
     root = Path(root).expanduser().resolve()
     split_id = _resolve_split(split)
     attr_path = _require_file(root / "list_attr_celeba.txt", "CelebA list_attr_celeba.txt")
-    part_path = _require_file(
-        root / "list_eval_partition.txt", "CelebA list_eval_partition.txt"
-    )
+    part_path = _require_file(root / "list_eval_partition.txt", "CelebA list_eval_partition.txt")
     files, names, attributes = _read_celeba_attributes(attr_path)
     for param, name in (("target", target), ("spurious", spurious)):
         if name not in names:
@@ -1115,9 +1114,7 @@ def load_celeba(
                 f"{', '.join(names)}."
             )
     if target == spurious:
-        raise ValueError(
-            f"target and spurious must be different attributes, both are {target!r}."
-        )
+        raise ValueError(f"target and spurious must be different attributes, both are {target!r}.")
 
     part = np.array(part_path.read_text().split())
     if part.size % 2:
@@ -1142,10 +1139,14 @@ def load_celeba(
     prefix = str(root / "img_align_celeba") + os.sep
     filenames = np.array([prefix + name for name in files], dtype=str)
     data = _labelled_bunch(
-        root, filenames,
+        root,
+        filenames,
         attributes[:, column[target]].astype(np.int64),
         attributes[:, column[spurious]].astype(np.int64),
-        split_values, split_id, image_size, load_images,
+        split_values,
+        split_id,
+        image_size,
+        load_images,
         target_names=np.array([f"not {target}", target]),
         spurious_names=np.array([f"not {spurious}", spurious]),
         attributes=attributes,

@@ -71,7 +71,9 @@ def load_demo_data(dataset, *, bias, seed=0, quick=False):
         split_bias = 0.0 if split == "test" else bias
         if dataset == "dsprites":
             splits[split] = datasets.make_biased_dsprites(
-                size, bias=split_bias, image_size=32 if quick else 64,
+                size,
+                bias=split_bias,
+                image_size=32 if quick else 64,
                 random_state=seeds[split],
             )
         else:
@@ -90,13 +92,19 @@ def _digits_splits(bias, seeds):
 
     pool = make_colored_digits(bias=bias, subset="train", random_state=seeds["train"])
     train_rows, heldout_rows = train_test_split(
-        np.arange(pool.target.size), test_size=0.4, stratify=pool.groups,
+        np.arange(pool.target.size),
+        test_size=0.4,
+        stratify=pool.groups,
         random_state=seeds["heldout"],
     )
 
     def rows(indices):
-        return Bunch(data=pool.data[indices], target=pool.target[indices],
-                     groups=pool.groups[indices], group_names=pool.group_names)
+        return Bunch(
+            data=pool.data[indices],
+            target=pool.target[indices],
+            groups=pool.groups[indices],
+            group_names=pool.group_names,
+        )
 
     test = make_colored_digits(bias=0.0, subset="test", random_state=seeds["test"])
     return {"train": rows(train_rows), "heldout": rows(heldout_rows), "test": test}
@@ -151,8 +159,16 @@ def format_table(methods):
     return "\n".join(lines)
 
 
-def run_demo(dataset="dsprites", *, bias=0.95, seed=0, out="midlogit-demo", quick=False,
-             verbose=1, plots=True):
+def run_demo(
+    dataset="dsprites",
+    *,
+    bias=0.95,
+    seed=0,
+    out="midlogit-demo",
+    quick=False,
+    verbose=1,
+    plots=True,
+):
     """Train ERM on biased data, retrain the last layer by every method, report.
 
     Parameters
@@ -194,8 +210,10 @@ def run_demo(dataset="dsprites", *, bias=0.95, seed=0, out="midlogit-demo", quic
     train, heldout, test = splits["train"], splits["heldout"], splits["test"]
 
     say = print if verbose else (lambda *a, **k: None)
-    say(f"[midlogit] {dataset}: training the ERM backbone on {len(train.target)} rows "
-        f"(bias {bias})")
+    say(
+        f"[midlogit] {dataset}: training the ERM backbone on {len(train.target)} rows "
+        f"(bias {bias})"
+    )
     embedder = _backbone(dataset, train, seed=seed, quick=quick, verbose=verbose)
     embedder.fit(train.data, train.target)
     E_heldout = embedder.transform(heldout.data)
@@ -204,8 +222,14 @@ def run_demo(dataset="dsprites", *, bias=0.95, seed=0, out="midlogit-demo", quic
 
     say(f"[midlogit] retraining last layers on {len(heldout.target)} held-out rows")
     comparison = compare_methods(
-        E_heldout, heldout.target, E_test, test.target, test.groups,
-        head=head, groups=heldout.groups, random_state=seed,
+        E_heldout,
+        heldout.target,
+        E_test,
+        test.target,
+        test.groups,
+        head=head,
+        groups=heldout.groups,
+        random_state=seed,
     )
     group_names = {str(i): str(name) for i, name in enumerate(test.group_names)}
     results = {
@@ -221,8 +245,10 @@ def run_demo(dataset="dsprites", *, bias=0.95, seed=0, out="midlogit-demo", quic
     figures = _write_figures(out, comparison, heldout, group_names, results) if plots else []
     (out / "report.md").write_text(_report(results, figures))
     say(format_table(comparison.methods))
-    say(f"[midlogit] wrote {out / 'report.md'} and {out / 'results.json'} "
-        f"in {results['seconds']} s")
+    say(
+        f"[midlogit] wrote {out / 'report.md'} and {out / 'results.json'} "
+        f"in {results['seconds']} s"
+    )
     return results
 
 
@@ -241,8 +267,10 @@ def _write_figures(out, comparison, heldout, group_names, results):
     figures = {}
     column = selector.logits_.shape[1] - 1
     figures["logit_histogram.png"] = plotting.plot_logit_histogram(
-        selector.logits_[:, column], heldout.groups,
-        band=tuple(selector.thresholds_[-1]), group_names=names,
+        selector.logits_[:, column],
+        heldout.groups,
+        band=tuple(selector.thresholds_[-1]),
+        group_names=names,
     )
     figures["group_accuracies.png"] = plotting.plot_group_accuracies(
         results["methods"], group_names=group_names
@@ -250,7 +278,8 @@ def _write_figures(out, comparison, heldout, group_names, results):
     clustered_groups = np.asarray(heldout.groups)[clustered_rows]
     figures["curated_composition.png"] = plotting.plot_curated_composition(
         clusterer.labels_[clusterer.sample_indices_],
-        clustered_groups[clusterer.sample_indices_], group_names=names,
+        clustered_groups[clusterer.sample_indices_],
+        group_names=names,
     )
     for name, figure in figures.items():
         figure.savefig(out / name, dpi=110, bbox_inches="tight")
@@ -263,8 +292,7 @@ def _write_figures(out, comparison, heldout, group_names, results):
 
 def _report(results, figures):
     lines = [
-        f"# midlogit demo: {results['dataset']} (bias {results['bias']}, seed "
-        f"{results['seed']})",
+        f"# midlogit demo: {results['dataset']} (bias {results['bias']}, seed {results['seed']})",
         "",
         f"Rows: {results['sizes']}. The test split is unbiased; worst-group accuracy is "
         "the lowest accuracy over (class, spurious attribute) groups.",

@@ -223,8 +223,7 @@ def _check_activations(A, name="A", *, allow_1d=False):
         raise ValueError(f"{name} has no units (0 columns).")
     if not np.all(np.isfinite(A)):
         raise ValueError(
-            f"{name} contains NaN or infinite activations; drop or impute those samples "
-            "first."
+            f"{name} contains NaN or infinite activations; drop or impute those samples first."
         )
     return A
 
@@ -276,8 +275,7 @@ def _check_concepts(C, n_samples, concept_names=None, name="C"):
         names = [str(c) for c in concept_names]
         if len(names) != C.shape[1]:
             raise ValueError(
-                f"concept_names has {len(names)} names but {name} has {C.shape[1]} "
-                "concepts."
+                f"concept_names has {len(names)} names but {name} has {C.shape[1]} concepts."
             )
     if names is None:
         names = [f"c{k}" for k in range(C.shape[1])]
@@ -499,8 +497,7 @@ class _UnitSearch:
             frac = n1 / N
             auc = (S2 - n1 * (n1 + 1)) / (2 * n1 * (N - n1))
         valid = (
-            valid & (n1 > 0) & (n1 < N) & (frac >= p["min_fraction"])
-            & (frac <= p["max_fraction"])
+            valid & (n1 > 0) & (n1 < N) & (frac >= p["min_fraction"]) & (frac <= p["max_fraction"])
         )
         return np.where(valid, auc, -np.inf)
 
@@ -940,8 +937,9 @@ class ConceptLabeler(BaseEstimator):
             auc[idx] = a.T
             for j, (pool, N_u, tie) in enumerate(res):
                 explanations.append(
-                    self._explanations(pool, N_u, tie, names, params,
-                                       None if held is None else held[j])
+                    self._explanations(
+                        pool, N_u, tie, names, params, None if held is None else held[j]
+                    )
                 )
         self.explanations_ = explanations
         self.auc_ = auc
@@ -972,8 +970,15 @@ class ConceptLabeler(BaseEstimator):
             lits = tuple((lit % K, lit >= K) for lit in e.lits)
             formula = Formula(lits, e.ops, tuple(names[k] for k, _ in lits))
             out.append(
-                Explanation(formula, float(auc[i]), float(p[i]), float(frac[i]),
-                            formula.length, float(logp[i]), float(sel_auc[i]))
+                Explanation(
+                    formula,
+                    float(auc[i]),
+                    float(p[i]),
+                    float(frac[i]),
+                    formula.length,
+                    float(logp[i]),
+                    float(sel_auc[i]),
+                )
             )
         return out
 
@@ -983,8 +988,9 @@ class ConceptLabeler(BaseEstimator):
             pairs = n1 * (N - n1)
             return (U if self.mode == "positive" else pairs - U) / pairs
 
-    def to_markdown(self, unit_names=None, spurious=None, title="INVERT concept labels",
-                    alpha=0.05):
+    def to_markdown(
+        self, unit_names=None, spurious=None, title="INVERT concept labels", alpha=0.05
+    ):
         """A readable report: a summary row per unit, then each unit's formulas.
 
         Parameters
@@ -1072,8 +1078,8 @@ class ConceptLabeler(BaseEstimator):
                 "",
                 f"{len(flagged)} of {units} unit(s) have a significant (p <= {alpha:g}) best "
                 f"explanation using a flagged concept ({', '.join(spurious)})"
-                + (": " + ", ".join(flagged) if flagged
-                                                      else "") + ".",
+                + (": " + ", ".join(flagged) if flagged else "")
+                + ".",
             ]
         for name, exps in zip(unit_names, self.explanations_):
             lines += ["", f"## {name}", ""]

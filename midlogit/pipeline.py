@@ -526,9 +526,7 @@ class Pipeline(BaseEstimator):
 
 
 def _default_names(estimators):
-    names = [
-        step if isinstance(step, str) else type(step).__name__.lower() for step in estimators
-    ]
+    names = [step if isinstance(step, str) else type(step).__name__.lower() for step in estimators]
     counts = Counter(names)
     seen = Counter()
     unique = []
@@ -566,6 +564,4 @@ def make_pipeline(*steps, memory=None, verbose=False):
     >>> [name for name, _ in pipe.steps]
     ['logitbandselector', 'embeddingclusterer', 'lastlayerretrainer']
     """
-    return Pipeline(
-        list(zip(_default_names(steps), steps)), memory=memory, verbose=verbose
-    )
+    return Pipeline(list(zip(_default_names(steps), steps)), memory=memory, verbose=verbose)

@@ -40,8 +40,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "midlogit.plotting needs matplotlib; install it with "
-            "pip install \"midlogit[plot]\"."
+            'midlogit.plotting needs matplotlib; install it with pip install "midlogit[plot]".'
         ) from exc
     return plt
 
@@ -73,8 +72,7 @@ def _display_names(values, names, param):
     if names is None:
         return [str(v.item() if isinstance(v, np.generic) else v) for v in values]
     if isinstance(names, dict):
-        return [str(names.get(v.item() if isinstance(v, np.generic) else v, v))
-                for v in values]
+        return [str(names.get(v.item() if isinstance(v, np.generic) else v, v)) for v in values]
     names = list(names)
     if len(names) != len(values):
         raise ValueError(
@@ -152,8 +150,9 @@ def plot_logit_histogram(
             label=labels,
         )
     if band is not None:
-        ax.axvspan(*band, color="0.3", alpha=0.15, zorder=0,
-                   label=f"band [{band[0]:.3g}, {band[1]:.3g}]")
+        ax.axvspan(
+            *band, color="0.3", alpha=0.15, zorder=0, label=f"band [{band[0]:.3g}, {band[1]:.3g}]"
+        )
         for edge in band:
             ax.axvline(edge, color="0.2", linestyle="--", linewidth=1.0, zorder=3)
     ax.set_xlabel("logit")
@@ -166,8 +165,9 @@ def _check_threshold_band(band):
     try:
         lo, hi = (float(v) for v in band)
     except (TypeError, ValueError):
-        raise ValueError(f"band must be a pair of logit thresholds (lo, hi), got {band!r}.") \
-            from None
+        raise ValueError(
+            f"band must be a pair of logit thresholds (lo, hi), got {band!r}."
+        ) from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"band must hold finite thresholds with lo < hi, got {band!r}.")
     return lo, hi
@@ -187,9 +187,7 @@ def _as_display_images(images):
         if images.shape[-1] == 1:
             images = images[..., 0]
     elif images.ndim != 3:
-        raise ValueError(
-            f"images must be N x H x W or N x C x H x W, got shape {images.shape}."
-        )
+        raise ValueError(f"images must be N x H x W or N x C x H x W, got shape {images.shape}.")
     if images.dtype == np.uint8:
         return images.astype(np.float32) / 255.0
     images = images.astype(np.float32)
@@ -379,8 +377,12 @@ def plot_rsm_pair(
             ax.set_xticks([])
             ax.set_yticks([])
         ax.set_title(f"sorted by {name}\nblock contrast {contrast:.3f}")
-    fig.colorbar(image, ax=axes, shrink=0.8,
-                 label="similarity" if metric == "precomputed" else f"{metric} similarity")
+    fig.colorbar(
+        image,
+        ax=axes,
+        shrink=0.8,
+        label="similarity" if metric == "precomputed" else f"{metric} similarity",
+    )
     return fig
 
 
@@ -458,8 +460,15 @@ def plot_band_projection(
         legend = _display_names(values, names, "group_names")
         for code, (color, text) in enumerate(zip(_colors(values.size), legend)):
             mask = codes == code
-            ax.scatter(coords[mask, 0], coords[mask, 1], s=10, color=color, label=text,
-                       alpha=0.8, linewidths=0)
+            ax.scatter(
+                coords[mask, 0],
+                coords[mask, 1],
+                s=10,
+                color=color,
+                label=text,
+                alpha=0.8,
+                linewidths=0,
+            )
         ax.set_title(title)
         ax.set_xlabel(f"{_METHOD_NAMES[method]} 1")
         ax.legend(fontsize="small", markerscale=1.5, loc="best")
@@ -533,8 +542,12 @@ def plot_group_accuracies(results, *, group_names=None, methods=None, ax=None):
     if not isinstance(results, dict) or not results:
         raise ValueError("results must be a non-empty dict {method: metrics}.")
     inner = results.get("methods")
-    if isinstance(inner, dict) and inner and all(
-        isinstance(entry, dict) and "group_accuracies" in entry for entry in inner.values()
+    if (
+        isinstance(inner, dict)
+        and inner
+        and all(
+            isinstance(entry, dict) and "group_accuracies" in entry for entry in inner.values()
+        )
     ):
         results = inner
     methods = list(results) if methods is None else list(methods)
@@ -562,10 +575,13 @@ def plot_group_accuracies(results, *, group_names=None, methods=None, ax=None):
     x = np.arange(len(groups))
     for i, (method, color) in enumerate(zip(methods, _colors(len(methods)))):
         entry = results[method]
-        label = (f"{method} (worst {entry['worst_group_accuracy']:.1%}, "
-                 f"mean {entry['mean_accuracy']:.1%})")
-        ax.bar(x + (i - (len(methods) - 1) / 2) * width, accuracy[i], width,
-               color=color, label=label)
+        label = (
+            f"{method} (worst {entry['worst_group_accuracy']:.1%}, "
+            f"mean {entry['mean_accuracy']:.1%})"
+        )
+        ax.bar(
+            x + (i - (len(methods) - 1) / 2) * width, accuracy[i], width, color=color, label=label
+        )
     ax.set_xticks(x, tick_labels)
     ax.set_xlabel("group")
     ax.set_ylabel("test accuracy")
@@ -736,8 +752,9 @@ def plot_bias_sweep(bias, accuracy, *, contrast=None, chance=None, fig=None):
             ax.plot(bias, mean, marker="o", markersize=3, color=color, label=label)
             if values.shape[0] > 1:
                 spread = values.std(axis=0)
-                ax.fill_between(bias, mean - spread, mean + spread, color=color, alpha=0.2,
-                                linewidth=0)
+                ax.fill_between(
+                    bias, mean - spread, mean + spread, color=color, alpha=0.2, linewidth=0
+                )
         ax.set_xlabel("bias level")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize="small")
@@ -808,7 +825,8 @@ def plot_cluster_examples(clusterer, images, *, n_examples=6, random_state=0, fi
         axes[k, 0].set_title(
             f"cluster {k}{mark}: class {report['class'][k]}, {report['size'][k]} rows, "
             f"ERM error {report['error_rate'][k]:.2f}, margin {report['margin'][k]:.2f}",
-            loc="left", fontsize=8,
+            loc="left",
+            fontsize=8,
         )
     fig.suptitle("Examples per cluster (pick the pseudo-minority by eye)")
     return fig

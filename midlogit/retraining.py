@@ -127,9 +127,7 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                     f"({X.shape[0]},), one weight per row."
                 )
             if not sample_weight.sum() > 0:
-                raise ValueError(
-                    "sample_weight sums to zero; give some rows a positive weight."
-                )
+                raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
         self.mean_, self.scale_ = standardization(
             X, enabled=self.standardize, sample_weight=sample_weight
         )
@@ -150,8 +148,7 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
             subsets = [np.arange(X.shape[0])]
         else:
             subsets = [
-                balanced_indices(balance_by, random_state=rng)
-                for _ in range(self.n_subsamples)
+                balanced_indices(balance_by, random_state=rng) for _ in range(self.n_subsamples)
             ]
         coefs, intercepts = [], []
         for rows in subsets:
@@ -161,8 +158,10 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                     "the classes (e.g. (class, attribute) pairs)."
                 )
             coef, intercept = self._fit_one(
-                Z[rows], y_codes[rows],
-                None if sample_weight is None else sample_weight[rows], rng,
+                Z[rows],
+                y_codes[rows],
+                None if sample_weight is None else sample_weight[rows],
+                rng,
             )
             coefs.append(coef)
             intercepts.append(intercept)
@@ -208,14 +207,15 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
             if isinstance(weights, dict):
                 model.set_params(class_weight={True: weights[k], False: 1.0})
             models.append(model.fit(Z, y_codes == k, sample_weight=sample_weight))
-        return (np.vstack([m.coef_ for m in models]),
-                np.concatenate([m.intercept_ for m in models]))
+        return (
+            np.vstack([m.coef_ for m in models]),
+            np.concatenate([m.intercept_ for m in models]),
+        )
 
     def _class_weight_codes(self):
         if isinstance(self.class_weight, dict):
             return {
-                code: self.class_weight.get(label, 1.0)
-                for code, label in enumerate(self.classes_)
+                code: self.class_weight.get(label, 1.0) for code, label in enumerate(self.classes_)
             }
         return self.class_weight
 

@@ -213,8 +213,9 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         support = np.zeros(y.shape[0], dtype=bool)
         if self.per_class:
             support[~np.isin(y, self.band_classes_)] = True
-        populations = [y == label if self.per_class else np.ones_like(support)
-                       for label in self.band_classes_]
+        populations = [
+            y == label if self.per_class else np.ones_like(support) for label in self.band_classes_
+        ]
         for population, label in zip(populations, self.band_classes_):
             if not population.any():
                 raise ValueError(
@@ -245,7 +246,8 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             mine = support & (owner == i) & np.isfinite(distance[:, i])
             scores = logits[mine if mine.any() else populations[i], column[label]]
             thresholds[i] = (
-                [scores.min(), scores.max()] if mine.any()
+                [scores.min(), scores.max()]
+                if mine.any()
                 else np.quantile(scores, [center, center])
             )
         self.thresholds_ = thresholds
@@ -317,4 +319,4 @@ def _band_size(n, lo_q, hi_q):
 
 def _closest(distance, tiebreak, size):
     """Indices of the ``size`` smallest distances, ties broken by ``tiebreak``."""
-    return np.lexsort((tiebreak, distance))[:max(size, 0)]
+    return np.lexsort((tiebreak, distance))[: max(size, 0)]

@@ -61,16 +61,23 @@ def _same_state(a, b):
 @pytest.fixture(scope="module")
 def table_net():
     X, y = _table()
-    net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=5, lr=1e-2, batch_size=32,
-                   random_state=0, verbose=0)
+    net = make_net(
+        MLP(4, 2, hidden=(8,)), max_epochs=5, lr=1e-2, batch_size=32, random_state=0, verbose=0
+    )
     return net.fit(X, y)
 
 
 @pytest.fixture(scope="module")
 def image_net():
     X, y = _images()
-    net = make_net(ConvNet(3, 3, image_size=8, penultimate=16), max_epochs=3, lr=1e-2,
-                   batch_size=32, random_state=0, verbose=0)
+    net = make_net(
+        ConvNet(3, 3, image_size=8, penultimate=16),
+        max_epochs=3,
+        lr=1e-2,
+        batch_size=32,
+        random_state=0,
+        verbose=0,
+    )
     return net.fit(X, y)
 
 
@@ -105,8 +112,9 @@ def test_logits_equal_the_nets_forward(which, cache, table_net, image_net):
     ("channels", "size", "penultimate"), [(1, 64, 84), (1, 32, 20), (3, 8, 84)]
 )
 def test_convnet_embedding_shapes(channels, size, penultimate):
-    net = make_net(ConvNet(channels, 3, image_size=size, penultimate=penultimate),
-                   random_state=0, verbose=0).initialize()
+    net = make_net(
+        ConvNet(channels, 3, image_size=size, penultimate=penultimate), random_state=0, verbose=0
+    ).initialize()
     X = np.random.default_rng(0).random((5, channels, size, size))  # float64 on purpose
     embedder = SkorchEmbedder(net, frozen=True)
     E = embedder.transform(X)
@@ -155,10 +163,12 @@ def test_binary_head_reproduces_logit_difference(table_net):
     head = embedder.head()
     E, logits = embedder.embed(X)
     assert isinstance(head, LinearHead) and head.coef_.shape == (1, 8)
-    np.testing.assert_allclose(head.decision_function(E), logits[:, 1] - logits[:, 0],
-                               rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(head.predict_proba(E), table_net.predict_proba(X),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        head.decision_function(E), logits[:, 1] - logits[:, 0], rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        head.predict_proba(E), table_net.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
     assert np.array_equal(head.predict(E), table_net.predict(X))
     assert head.classes_.tolist() == [0, 1]
 
@@ -189,8 +199,9 @@ def test_linear_head_fit_is_a_plain_logistic_regression():
     head = LinearHead(C=0.5).fit(X, y)
     reference = LogisticRegression(C=0.5, max_iter=1000).fit(X, y)
     np.testing.assert_allclose(head.coef_, reference.coef_, rtol=1e-6)
-    np.testing.assert_allclose(head.decision_function(X), reference.decision_function(X),
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        head.decision_function(X), reference.decision_function(X), rtol=1e-6, atol=1e-8
+    )
 
 
 # ------------------------------------------------------------------ frozen, search, cache
@@ -209,8 +220,10 @@ def test_grid_search_keeps_the_backbone_and_computes_each_distinct_row_once(tabl
     X, y = np.concatenate([X, X[:10]]), np.concatenate([y, y[:10]])
     n_distinct = np.unique(X, axis=0).shape[0]
     before = _state(table_net)
-    grid = {"logitbandselector__band_width": [0.4, 0.6, 0.8],
-            "embeddingclusterer__n_clusters": [1, 2, 3]}
+    grid = {
+        "logitbandselector__band_width": [0.4, 0.6, 0.8],
+        "embeddingclusterer__n_clusters": [1, 2, 3],
+    }
     pipe, search = _grid_search(table_net, X, y, grid, cache=True)
     info = cache_info()
     assert info["rows_computed"] == n_distinct == X.shape[0] - 10
@@ -300,8 +313,9 @@ def test_random_state_makes_training_deterministic():
     def fit(seed, module_seed=0):
         torch.manual_seed(module_seed)  # a different module instance each time
         module = ConvNet(3, 3, image_size=8, penultimate=16)
-        net = make_net(module, max_epochs=2, batch_size=16, random_state=0, verbose=0,
-                       valid_fraction=0.2)
+        net = make_net(
+            module, max_epochs=2, batch_size=16, random_state=0, verbose=0, valid_fraction=0.2
+        )
         embedder = SkorchEmbedder(net, random_state=seed, cache=False).fit(X, y)
         return embedder.transform(X), _state(embedder.net_)
 
@@ -333,8 +347,7 @@ def test_with_head_predicts_as_the_pipeline(table_net):
     assert new_net is not table_net
     assert _same_state(before, _state(table_net))
     X_new, _ = _table(seed=1)
-    np.testing.assert_array_equal(retrainer.classes_[new_net.predict(X_new)],
-                                  pipe.predict(X_new))
+    np.testing.assert_array_equal(retrainer.classes_[new_net.predict(X_new)], pipe.predict(X_new))
     diff = np.diff(new_net.forward(X_new, training=False).numpy(), axis=1).ravel()
     np.testing.assert_allclose(diff, pipe.decision_function(X_new), rtol=1e-4, atol=1e-4)
 
@@ -351,8 +364,9 @@ def test_with_head_multiclass(image_net):
 
 def test_pickled_embedder_gives_the_same_embeddings(image_net):
     X, y = _images()
-    net = make_net(ConvNet(3, 3, image_size=8, penultimate=16), max_epochs=1,
-                   random_state=0, verbose=0)
+    net = make_net(
+        ConvNet(3, 3, image_size=8, penultimate=16), max_epochs=1, random_state=0, verbose=0
+    )
     embedder = SkorchEmbedder(net, random_state=0).fit(X, y)
     E = embedder.transform(X)
     restored = pickle.loads(pickle.dumps(embedder))
@@ -364,11 +378,14 @@ def test_pickled_embedder_gives_the_same_embeddings(image_net):
 
 
 def test_make_midlogit_pipeline_wires_the_head(table_net):
-    pipe = make_midlogit_pipeline(table_net, band_width=0.2, n_clusters=3, C=0.1,
-                                  random_state=0)
+    pipe = make_midlogit_pipeline(table_net, band_width=0.2, n_clusters=3, C=0.1, random_state=0)
     names = [name for name, _ in pipe.steps]
-    assert names == ["skorchembedder", "logitbandselector", "embeddingclusterer",
-                     "lastlayerretrainer"]
+    assert names == [
+        "skorchembedder",
+        "logitbandselector",
+        "embeddingclusterer",
+        "lastlayerretrainer",
+    ]
     assert pipe.named_steps["skorchembedder"].frozen
     assert pipe.named_steps["logitbandselector"].band_width == 0.2
     assert pipe.named_steps["embeddingclusterer"].n_clusters == 3
@@ -377,8 +394,9 @@ def test_make_midlogit_pipeline_wires_the_head(table_net):
     pipe.fit(X, y)
     selector = pipe.named_steps["logitbandselector"]
     logits = SkorchEmbedder(table_net, frozen=True).logits(X)
-    np.testing.assert_allclose(selector.logits_[:, 1], logits[:, 1] - logits[:, 0],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        selector.logits_[:, 1], logits[:, 1] - logits[:, 0], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_make_net_seeds_the_initial_weights():
@@ -411,8 +429,7 @@ def test_error_messages(table_net, image_net):
     pictures = np.zeros((3, 1, 6, 6), dtype=np.float32)
     with pytest.raises(ValueError, match=r"has no nn.Linear.*pass layer=.*'conv'"):
         SkorchEmbedder(no_linear, frozen=True).transform(pictures)
-    assert SkorchEmbedder(no_linear, frozen=True, layer="pool").transform(pictures).shape \
-        == (3, 2)
+    assert SkorchEmbedder(no_linear, frozen=True, layer="pool").transform(pictures).shape == (3, 2)
     with pytest.raises(ValueError, match="not initialized: call net.fit"):
         SkorchEmbedder(make_net(MLP(4, 2), verbose=0), frozen=True).transform(X)
     with pytest.raises(ValueError, match="frozen=True needs a trained net; pass net="):
@@ -496,8 +513,9 @@ def test_the_core_imports_without_torch():
             print("blocked", sorted(names))
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("blocked")
     for core in ("selection", "clustering", "retraining", "pipeline", "metrics"):

@@ -262,14 +262,13 @@ def test_one_dimensional_X_suggests_the_reshape():
         LastLayerRetrainer().fit(X[:, 0], y)
 
 
-@pytest.mark.parametrize(
-    "method", ["predict", "decision_function", "predict_proba"]
-)
+@pytest.mark.parametrize("method", ["predict", "decision_function", "predict_proba"])
 def test_wrong_number_of_features_at_predict(method):
     X, y, _ = toy()
     head = LastLayerRetrainer().fit(X, y)
-    with pytest.raises(ValueError, match="X has 2 features, but LastLayerRetrainer is "
-                                         "expecting 3"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but LastLayerRetrainer is expecting 3"
+    ):
         getattr(head, method)(X[:, :2])
 
 
@@ -353,8 +352,10 @@ INVALID = [
 @pytest.mark.parametrize(
     "make, params, message",
     INVALID,
-    ids=[f"{make.__name__}-{next(iter(params))}={next(iter(params.values()))}"
-         for make, params, _ in INVALID],
+    ids=[
+        f"{make.__name__}-{next(iter(params))}={next(iter(params.values()))}"
+        for make, params, _ in INVALID
+    ],
 )
 def test_invalid_parameter_value(make, params, message):
     X, y, groups = toy()

@@ -96,9 +96,16 @@ def test_random_subset_without_stratification_draws_uniformly(imbalanced):
     assert np.abs(frequency - 0.5).max() < 0.2
     # Stratified draws never vary the class counts; unstratified ones do.
     class_counts = {
-        tuple(np.bincount(y[RandomSubsetSampler(n_samples=0.5, stratify=False,
-                                                random_state=seed).fit(X, y)
-                            .sample_indices_], minlength=3))
+        tuple(
+            np.bincount(
+                y[
+                    RandomSubsetSampler(n_samples=0.5, stratify=False, random_state=seed)
+                    .fit(X, y)
+                    .sample_indices_
+                ],
+                minlength=3,
+            )
+        )
         for seed in range(20)
     }
     assert len(class_counts) > 1

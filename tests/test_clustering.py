@@ -78,8 +78,11 @@ def test_predict_is_nearest_centroid_in_the_clustering_space(blobs):
     queries = np.random.RandomState(1).uniform(-4, 9, size=(50, 2))
     centers = (clusterer.cluster_centers_ - clusterer.mean_) / clusterer.scale_
     expected = [
-        int(np.argmin([np.sum(((q - clusterer.mean_) / clusterer.scale_ - c) ** 2)
-                       for c in centers]))
+        int(
+            np.argmin(
+                [np.sum(((q - clusterer.mean_) / clusterer.scale_ - c) ** 2) for c in centers]
+            )
+        )
         for q in queries
     ]
     np.testing.assert_array_equal(clusterer.predict(queries), expected)
@@ -286,8 +289,11 @@ def _planted_minority(seed=0):
     y = np.r_[np.zeros(300, int), np.ones(300, int)]
     minority = np.r_[np.arange(300) < 20, np.arange(300) < 20]
     attribute = np.where(minority, 1 - y, y)
-    X = np.c_[0.5 * y + 0.3 * rng.randn(600), 3.0 * attribute + 0.3 * rng.randn(600),
-              4.0 * minority + 0.3 * rng.randn(600)]
+    X = np.c_[
+        0.5 * y + 0.3 * rng.randn(600),
+        3.0 * attribute + 0.3 * rng.randn(600),
+        4.0 * minority + 0.3 * rng.randn(600),
+    ]
     head = LogisticRegression().fit(X[:, :2] * [0, 1], y)  # the shortcut: attribute only
     return X, y, minority, FrozenEstimator(_Shortcut(head))
 
@@ -308,8 +314,12 @@ def test_the_planted_minority_cluster_is_selected_and_weighted():
     X, y, minority, head = _planted_minority()
     head.estimator.fit(X, y)
     clusterer = EmbeddingClusterer(
-        n_clusters=3, balance="pseudo_groups", estimator=head, sampling="weight",
-        n_components=None, random_state=0,
+        n_clusters=3,
+        balance="pseudo_groups",
+        estimator=head,
+        sampling="weight",
+        n_components=None,
+        random_state=0,
     ).fit(X, y)
     report = clusterer.cluster_report_
     selected = report["selected"][clusterer.labels_]
@@ -326,8 +336,14 @@ def test_sampler_weights_reach_the_final_step_through_the_pipeline():
     X, y, minority, head = _planted_minority()
     head.estimator.fit(X, y)
     pipe = make_pipeline(
-        EmbeddingClusterer(n_clusters=3, balance="pseudo_groups", estimator=head,
-                           sampling="weight", n_components=None, random_state=0),
+        EmbeddingClusterer(
+            n_clusters=3,
+            balance="pseudo_groups",
+            estimator=head,
+            sampling="weight",
+            n_components=None,
+            random_state=0,
+        ),
         _WeightSpy(),
     ).fit(X, y)
     clusterer, spy = pipe.steps[0][1], pipe.steps[1][1]
@@ -340,9 +356,13 @@ def test_a_person_can_choose_the_clusters():
     clusterer = EmbeddingClusterer(n_clusters=3, n_components=None, random_state=0).fit(X, y)
     chosen = np.unique(clusterer.labels_[minority])
     chosen_by_hand = EmbeddingClusterer(
-        n_clusters=3, n_components=None, balance="pseudo_groups",
-        selected_clusters=chosen.tolist(), random_state=0,
+        n_clusters=3,
+        n_components=None,
+        balance="pseudo_groups",
+        selected_clusters=chosen.tolist(),
+        random_state=0,
     ).fit(X, y)
-    np.testing.assert_array_equal(chosen_by_hand.cluster_report_["selected"][
-        chosen_by_hand.labels_], minority)
+    np.testing.assert_array_equal(
+        chosen_by_hand.cluster_report_["selected"][chosen_by_hand.labels_], minority
+    )
     assert np.isnan(chosen_by_hand.cluster_report_["error_rate"]).all()

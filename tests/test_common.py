@@ -42,8 +42,10 @@ def _factories():
         from midlogit.selection import LogitBandSelector
 
         factories["Pipeline"] = lambda: Pipeline(
-            [("band", LogitBandSelector(band_width=0.8, cv=3, random_state=0)),
-             ("head", LastLayerRetrainer(random_state=0))]
+            [
+                ("band", LogitBandSelector(band_width=0.8, cv=3, random_state=0)),
+                ("head", LastLayerRetrainer(random_state=0)),
+            ]
         )
     except ImportError:  # pragma: no cover - the pipeline module is part of the core
         pass

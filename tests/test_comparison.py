@@ -36,8 +36,9 @@ def test_grid_searches_both_sources_of_retraining_rows_and_the_projection(data):
 
 def test_retraining_on_all_rows_clusters_the_band_only(data):
     head, X, y = data
-    search = midlogit_search(head, (0.2,), (2,), y=y, retrain_from="all",
-                             project_out_head=False).fit(X, y)
+    search = midlogit_search(
+        head, (0.2,), (2,), y=y, retrain_from="all", project_out_head=False
+    ).fit(X, y)
     best = search.best_estimator_
     assert best.named_steps["logitbandselector"] == "passthrough"
     clusterer = best.named_steps["embeddingclusterer"]
@@ -46,8 +47,12 @@ def test_retraining_on_all_rows_clusters_the_band_only(data):
     assert np.setdiff1d(clusterer.sample_indices_, band).size > 0
     assert clusterer.labels_.size == y.size
     assert search_choice(search) == {
-        "retrain_from": "all", "band_width": 0.2, "n_clusters": 2, "project_out_head": False,
-        "balance": "pseudo_groups", "sampling": "weight",
+        "retrain_from": "all",
+        "band_width": 0.2,
+        "n_clusters": 2,
+        "project_out_head": False,
+        "balance": "pseudo_groups",
+        "sampling": "weight",
     }
 
 
@@ -56,9 +61,17 @@ def test_weighted_pseudo_groups_reach_the_head_and_minority_share_is_reported():
     held = make_spurious_gaussians(1000, bias=0.95, random_state=1)
     test = make_spurious_gaussians(1000, bias=0.0, random_state=2)
     head = LastLayerRetrainer().fit(train.data, train.target)
-    result = compare_methods(held.data, held.target, test.data, test.target, test.groups,
-                             head=head, groups=held.groups, band_widths=(0.4,),
-                             n_clusters=(4,))
+    result = compare_methods(
+        held.data,
+        held.target,
+        test.data,
+        test.target,
+        test.groups,
+        head=head,
+        groups=held.groups,
+        band_widths=(0.4,),
+        n_clusters=(4,),
+    )
     clusterer = result.models["midlogit"].named_steps["embeddingclusterer"]
     assert clusterer.sample_weight_ is not None
     # DFR's group-balanced set is half minority; the weighted pseudo-groups get most of

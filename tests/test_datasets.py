@@ -44,8 +44,13 @@ def test_make_dsprites_shapes_dtypes_and_grid():
     # every sprite is drawn, and fully inside the image
     assert (sprites.data.sum(axis=(1, 2, 3)) > 0).all()
     border = np.concatenate(
-        [sprites.data[..., 0, :], sprites.data[..., -1, :],
-         sprites.data[..., :, 0], sprites.data[..., :, -1]], axis=-1
+        [
+            sprites.data[..., 0, :],
+            sprites.data[..., -1, :],
+            sprites.data[..., :, 0],
+            sprites.data[..., :, -1],
+        ],
+        axis=-1,
     )
     assert border.sum() == 0
 
@@ -208,12 +213,19 @@ def test_biased_dsprites_fields_and_determinism():
     for key in ("data", "target", "spurious", "groups", "from_biased_subset", "latents"):
         assert np.array_equal(a[key], b[key])
     assert a.group_names.tolist()[:4] == [
-        "square@left", "square@middle", "square@right", "ellipse@left"
+        "square@left",
+        "square@middle",
+        "square@right",
+        "ellipse@left",
     ]
     assert a.spurious_names.tolist() == ["left", "middle", "right"]
     images = render_sprites(
-        a.latents["shape"], a.latents["scale"], a.latents["orientation"],
-        a.latents["pos_x"], a.latents["pos_y"], image_size=16,
+        a.latents["shape"],
+        a.latents["scale"],
+        a.latents["orientation"],
+        a.latents["pos_x"],
+        a.latents["pos_y"],
+        image_size=16,
     )
     assert np.array_equal(images, a.data)
 
@@ -304,12 +316,23 @@ def test_spurious_gaussians_erm_fails_where_group_balancing_does_not():
 
 def test_spurious_gaussians_structure():
     data = make_spurious_gaussians(
-        2700, n_core=3, n_spurious=4, bias=0.0, core_strength=1.0, n_classes=3,
+        2700,
+        n_core=3,
+        n_spurious=4,
+        bias=0.0,
+        core_strength=1.0,
+        n_classes=3,
         random_state=0,
     )
     assert data.data.shape == (2700, 7) and data.data.dtype == np.float32
     assert data.feature_names.tolist() == [
-        "core_0", "core_1", "core_2", "spurious_0", "spurious_1", "spurious_2", "spurious_3"
+        "core_0",
+        "core_1",
+        "core_2",
+        "spurious_0",
+        "spurious_1",
+        "spurious_2",
+        "spurious_3",
     ]
     assert (np.bincount(data.groups, minlength=9) == 300).all()
     # class means in the core block are 2 * core_strength apart
@@ -371,7 +394,10 @@ def test_load_waterbirds(waterbirds_root):
     assert birds.groups.tolist() == [3, 2, 0, 1, 1]
     assert birds.split.tolist() == [0, 1, 0, 2, 0]
     assert birds.group_names.tolist() == [
-        "landbird@land", "landbird@water", "waterbird@land", "waterbird@water"
+        "landbird@land",
+        "landbird@water",
+        "waterbird@land",
+        "waterbird@water",
     ]
     assert birds.filenames[0] == str((waterbirds_root / "001.Albatross/a1.png").resolve())
     assert isinstance(birds.images, LazyImages)
@@ -382,8 +408,7 @@ def test_load_waterbirds(waterbirds_root):
 
 
 def test_load_waterbirds_split_and_eager_images(waterbirds_root):
-    train = load_waterbirds(waterbirds_root, split="train", image_size=(8, 12),
-                            load_images=True)
+    train = load_waterbirds(waterbirds_root, split="train", image_size=(8, 12), load_images=True)
     assert train.target.tolist() == [1, 0, 0] and (train.split == 0).all()
     assert isinstance(train.images, np.ndarray)
     assert train.images.shape == (3, 3, 8, 12) and train.images.dtype == np.float32
@@ -417,20 +442,22 @@ def test_load_waterbirds_errors(waterbirds_root, tmp_path_factory):
     metadata.write_text(original.replace(",place,", ",background,"))
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['place'\]"):
         load_waterbirds(waterbirds_root)
-    metadata.write_text(original.replace("1,001.Albatross/a1.png,1,0,1",
-                                         "1,001.Albatross/a1.png,2,0,1"))
+    metadata.write_text(
+        original.replace("1,001.Albatross/a1.png,1,0,1", "1,001.Albatross/a1.png,2,0,1")
+    )
     with pytest.raises(ValueError, match=r"Column 'y' .* must hold \[0, 1\], found \[2\]"):
         load_waterbirds(waterbirds_root)
-    metadata.write_text(original.replace("1,001.Albatross/a1.png,1,0,1",
-                                         "1,001.Albatross/a1.png,yes,0,1"))
+    metadata.write_text(
+        original.replace("1,001.Albatross/a1.png,1,0,1", "1,001.Albatross/a1.png,yes,0,1")
+    )
     with pytest.raises(ValueError, match="Column 'y' .* must hold integers"):
         load_waterbirds(waterbirds_root)
     metadata.write_text(original + "6,x.png,0\n")
     with pytest.raises(ValueError, match=r"line\(s\) \[7\] do not have 6 fields"):
         load_waterbirds(waterbirds_root)
-    metadata.write_text("\n".join(
-        line for line in original.splitlines() if not line.startswith("4,")
-    ) + "\n")
+    metadata.write_text(
+        "\n".join(line for line in original.splitlines() if not line.startswith("4,")) + "\n"
+    )
     with pytest.raises(ValueError, match="No rows .* belong to split 2"):
         load_waterbirds(waterbirds_root, split="test")
 
@@ -473,8 +500,12 @@ def celeba_root(tmp_path):
         "".join(f"{row[0]} {row[-1]}\n" for row in reversed(CELEBA_ROWS))
     )
     for name, _, blond, male, *_ in CELEBA_ROWS:
-        _write_image(tmp_path / "img_align_celeba" / name,
-                     (255 * (blond > 0), 255 * (male > 0), 0), size=(178, 218), fmt="JPEG")
+        _write_image(
+            tmp_path / "img_align_celeba" / name,
+            (255 * (blond > 0), 255 * (male > 0), 0),
+            size=(178, 218),
+            fmt="JPEG",
+        )
     return tmp_path
 
 
@@ -488,7 +519,9 @@ def test_load_celeba(celeba_root):
     assert faces.attributes.dtype == np.int8
     assert faces.attributes[:, 0].tolist() == [0, 0, 1, 0]
     assert faces.group_names.tolist() == [
-        "not Blond_Hair@not Male", "not Blond_Hair@Male", "Blond_Hair@not Male",
+        "not Blond_Hair@not Male",
+        "not Blond_Hair@Male",
+        "Blond_Hair@not Male",
         "Blond_Hair@Male",
     ]
     assert faces.filenames[1].endswith("img_align_celeba/000002.jpg")
@@ -497,16 +530,24 @@ def test_load_celeba(celeba_root):
     np.testing.assert_allclose(images[:, 0].mean(axis=(1, 2)), [1, 0], atol=0.02)
     np.testing.assert_allclose(images[:, 1].mean(axis=(1, 2)), [0, 1], atol=0.02)
 
-    smiling = load_celeba(celeba_root, target="Smiling", spurious="Bald", split="train",
-                          image_size=None, load_images=True)
+    smiling = load_celeba(
+        celeba_root,
+        target="Smiling",
+        spurious="Bald",
+        split="train",
+        image_size=None,
+        load_images=True,
+    )
     assert smiling.target.tolist() == [1, 0] and smiling.spurious.tolist() == [0, 0]
     assert smiling.attributes.shape == (2, 4)
     assert smiling.images.shape == (2, 3, 218, 178)
 
 
 def test_load_celeba_errors(celeba_root, tmp_path_factory):
-    with pytest.raises(ValueError, match="target='Blonde' is not an attribute .* available: "
-                                         "Bald, Blond_Hair, Male, Smiling"):
+    with pytest.raises(
+        ValueError,
+        match="target='Blonde' is not an attribute .* available: Bald, Blond_Hair, Male, Smiling",
+    ):
         load_celeba(celeba_root, target="Blonde")
     with pytest.raises(ValueError, match="spurious='male' is not an attribute"):
         load_celeba(celeba_root, spurious="male")
@@ -546,8 +587,9 @@ def test_embeddings_round_trip_exact(tmp_path):
     y = np.array([0, 1, 2, 0, 1, 2, 0], dtype=np.int16)
     logits = rng.standard_normal((7, 3))
     classes = np.array(["cat", "dog", "bird"])
-    path = save_embeddings(tmp_path / "feats.npz", E, y=y, logits=logits,
-                           classes=classes, epoch=80, model="lenet")
+    path = save_embeddings(
+        tmp_path / "feats.npz", E, y=y, logits=logits, classes=classes, epoch=80, model="lenet"
+    )
     assert path == tmp_path / "feats.npz"
     data = load_embeddings(path)
     assert data.embeddings.dtype == np.float32 and np.array_equal(data.embeddings, E)

@@ -66,20 +66,51 @@ def test_unknown_dataset_is_rejected():
 
 
 def test_format_table_lists_every_method():
-    table = format_table({name: {"worst_group_accuracy": 0.1, "mean_accuracy": 0.2,
-                                 "labels_used": "class", "n_rows": 3} for name in "ab"})
+    table = format_table(
+        {
+            name: {
+                "worst_group_accuracy": 0.1,
+                "mean_accuracy": 0.2,
+                "labels_used": "class",
+                "n_rows": 3,
+            }
+            for name in "ab"
+        }
+    )
     assert table.count("\n") == 3
 
 
 def test_cli_demo_passes_its_options(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr("midlogit.demo.run_demo",
-                        lambda dataset, **kwargs: seen.update(dataset=dataset, **kwargs))
-    status = main(["demo", "--dataset", "digits", "--bias", "0.9", "--seed", "3",
-                   "--out", str(tmp_path), "--quick", "--no-plots", "--quiet"])
+    monkeypatch.setattr(
+        "midlogit.demo.run_demo", lambda dataset, **kwargs: seen.update(dataset=dataset, **kwargs)
+    )
+    status = main(
+        [
+            "demo",
+            "--dataset",
+            "digits",
+            "--bias",
+            "0.9",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--quick",
+            "--no-plots",
+            "--quiet",
+        ]
+    )
     assert status == 0
-    assert seen == {"dataset": "digits", "bias": 0.9, "seed": 3, "out": str(tmp_path),
-                    "quick": True, "verbose": 0, "plots": False}
+    assert seen == {
+        "dataset": "digits",
+        "bias": 0.9,
+        "seed": 3,
+        "out": str(tmp_path),
+        "quick": True,
+        "verbose": 0,
+        "plots": False,
+    }
 
 
 def test_cli_rejects_unknown_command():
@@ -103,17 +134,40 @@ def test_cli_label_writes_a_report(tmp_path, capsys):
     concepts = rng.random((400, 4)) < 0.3
     activations = rng.normal(size=(400, 2))
     activations[:, 0] += 3.0 * concepts[:, 2]
-    np.savez(tmp_path / "acts.npz", activations=activations,
-             unit_names=np.array(["waterbird", "landbird"]))
+    np.savez(
+        tmp_path / "acts.npz",
+        activations=activations,
+        unit_names=np.array(["waterbird", "landbird"]),
+    )
     header = "water,land,sky,tree"
     rows = "\n".join(",".join(str(int(v)) for v in row) for row in concepts)
     (tmp_path / "concepts.csv").write_text(header + "\n" + rows + "\n")
-    status = main(["label", str(tmp_path / "acts.npz"), str(tmp_path / "concepts.csv"),
-                   "--max-length", "2", "--spurious", "sky"])
+    status = main(
+        [
+            "label",
+            str(tmp_path / "acts.npz"),
+            str(tmp_path / "concepts.csv"),
+            "--max-length",
+            "2",
+            "--spurious",
+            "sky",
+        ]
+    )
     assert status == 0
     report = capsys.readouterr().out
     assert "| waterbird | `sky` |" in report
     out = tmp_path / "report.md"
-    main(["label", str(tmp_path / "acts.npz"), str(tmp_path / "concepts.csv"),
-          "--out", str(out), "--test-size", "0.5", "--random-state", "0"])
+    main(
+        [
+            "label",
+            str(tmp_path / "acts.npz"),
+            str(tmp_path / "concepts.csv"),
+            "--out",
+            str(out),
+            "--test-size",
+            "0.5",
+            "--random-state",
+            "0",
+        ]
+    )
     assert "| waterbird | `sky` |" in out.read_text()

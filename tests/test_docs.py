@@ -78,7 +78,8 @@ def test_api_reference_lists_every_public_name():
 def test_every_public_object_has_an_example():
     objects = dict(_public_objects())
     lacking = {
-        name for name, obj in objects.items()
+        name
+        for name, obj in objects.items()
         if "Examples\n--------" not in (inspect.getdoc(obj) or "")
     }
     assert lacking - set(MISSING_EXAMPLES) == set(), "add an Examples section"
@@ -93,10 +94,24 @@ def test_sphinx_builds_without_warnings(tmp_path):
     # The gallery is not executed here (its scripts have their own test); everything
     # else — autosummary, numpydoc, cross-references, the benchmark page — is built.
     result = subprocess.run(
-        [sphinx_build, "-b", "html", "-W", "--keep-going", "-q", "-E",
-         "-D", "plot_gallery=0",
-         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
-        capture_output=True, text=True, timeout=900,
+        [
+            sphinx_build,
+            "-b",
+            "html",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-E",
+            "-D",
+            "plot_gallery=0",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-6000:]
 
@@ -112,10 +127,12 @@ def test_every_parameter_is_documented():
             signature, doc = inspect.signature(obj), FunctionDoc(obj)
         documented = {
             part.strip().lstrip("*")
-            for param in doc["Parameters"] for part in param.name.split(",")
+            for param in doc["Parameters"]
+            for part in param.name.split(",")
         }
         wanted = {
-            p.name for p in signature.parameters.values()
+            p.name
+            for p in signature.parameters.values()
             if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         }
         if wanted - documented:

@@ -132,8 +132,9 @@ def test_matches_reference_with_fraction_limits_and_wide_beam():
 )
 def test_concept_auc_equals_roc_auc_score(data, n, K):
     a = data.draw(
-        hnp.arrays(np.float64, n, elements=st.sampled_from([-1e30, -3.5, 0.0, 1e-300, 2.0,
-                                                               7.25, 1e30]))
+        hnp.arrays(
+            np.float64, n, elements=st.sampled_from([-1e30, -3.5, 0.0, 1e-300, 2.0, 7.25, 1e30])
+        )
         | hnp.arrays(np.float64, n, elements=st.floats(-1e6, 1e6, allow_nan=False))
     )
     C = data.draw(hnp.arrays(np.bool_, (n, K)))
@@ -254,8 +255,10 @@ def test_max_length_one_keeps_single_literals():
     assert all(e.length == 1 for exps in lab.explanations_ for e in exps)
     ref = concept_auc(A, C)
     for u, exps in enumerate(lab.explanations_):
-        best = max(np.nanmax(np.where(C.mean(0) <= 0.5, ref[u], -np.inf)),
-                   np.nanmax(np.where(C.mean(0) >= 0.5, 1 - ref[u], -np.inf)))
+        best = max(
+            np.nanmax(np.where(C.mean(0) <= 0.5, ref[u], -np.inf)),
+            np.nanmax(np.where(C.mean(0) >= 0.5, 1 - ref[u], -np.inf)),
+        )
         assert exps[0].auc == pytest.approx(best, abs=1e-12)
     np.testing.assert_allclose(lab.auc_, ref, atol=1e-12)
 
@@ -288,12 +291,14 @@ def test_held_out_p_values():
         for e in exps:
             ind = e.formula.evaluate(C)
             assert e.auc == pytest.approx(roc_auc_score(ind[test], A[test, u]), abs=1e-9)
-            assert e.selection_auc == pytest.approx(
-                roc_auc_score(ind[sel], A[sel, u]), abs=1e-9
-            )
+            assert e.selection_auc == pytest.approx(roc_auc_score(ind[sel], A[sel, u]), abs=1e-9)
             assert e.fraction == pytest.approx(ind[test].mean())
-            ref = mannwhitneyu(A[test][ind[test], u], A[test][~ind[test], u],
-                               alternative="greater", method="asymptotic")
+            ref = mannwhitneyu(
+                A[test][ind[test], u],
+                A[test][~ind[test], u],
+                alternative="greater",
+                method="asymptotic",
+            )
             assert e.p_value == pytest.approx(ref.pvalue, rel=1e-9)
     again = ConceptLabeler(test_size=0.4, random_state=0).fit(A, C)
     assert again.explanations_ == lab.explanations_
@@ -324,8 +329,16 @@ def test_ranks_match_scipy_with_ties_and_masks():
 
 @pytest.mark.parametrize(
     "variant",
-    ["dense_product", "dense_sparse_weights", "sparse_weights", "dense_weights", "unpacked",
-     "unpacked_sparse_weights", "sparse_input", "threads"],
+    [
+        "dense_product",
+        "dense_sparse_weights",
+        "sparse_weights",
+        "dense_weights",
+        "unpacked",
+        "unpacked_sparse_weights",
+        "sparse_input",
+        "threads",
+    ],
 )
 def test_code_paths_agree(variant, monkeypatch):
     A, C = random_data(11, n=400, K=7, units=5)
@@ -380,8 +393,7 @@ def test_dataframe_names():
 @pytest.mark.parametrize(
     "A_fn, C_fn, match",
     [
-        (lambda A: np.where(np.arange(A.size).reshape(A.shape) == 3, np.nan, A), None,
-         "NaN"),
+        (lambda A: np.where(np.arange(A.size).reshape(A.shape) == 3, np.nan, A), None, "NaN"),
         (None, lambda C: C * 2, "binary"),
         (None, lambda C: C.astype(float) * 0.5, "binary"),
         (None, lambda C: np.where(C, "yes", "no"), "binary"),
@@ -428,8 +440,9 @@ def test_bad_names():
 
 
 def test_formula_str_and_validation():
-    f = Formula(((0, False), (1, False), (2, True), (3, False)), ("|", "|", "&"),
-                ("a", "b", "c", "d"))
+    f = Formula(
+        ((0, False), (1, False), (2, True), (3, False)), ("|", "|", "&"), ("a", "b", "c", "d")
+    )
     assert str(f) == "(a | b | ~c) & d"
     C = np.array([[1, 0, 0, 1], [0, 0, 1, 1], [0, 1, 0, 0]], dtype=bool)
     np.testing.assert_array_equal(f.evaluate(C), [True, False, False])
@@ -449,9 +462,12 @@ def write_files(tmp_path, order=None, bad=None):
     water = rng.random(n) < 0.4
     bird = rng.random(n) < 0.3
     logit = rng.normal(size=n) + 2 * water
-    np.savez(tmp_path / "act.npz", activations=np.c_[logit, rng.normal(size=n) + 2 * bird],
-             unit_names=np.array(["waterbird", "birdness"]),
-             ids=np.array([f"img{i}" for i in range(n)]))
+    np.savez(
+        tmp_path / "act.npz",
+        activations=np.c_[logit, rng.normal(size=n) + 2 * bird],
+        unit_names=np.array(["waterbird", "birdness"]),
+        ids=np.array([f"img{i}" for i in range(n)]),
+    )
     rows = ["id,water,bird"]
     for i in order if order is not None else range(n):
         rows.append(f"img{i},{'true' if water[i] else 'false'},{int(bird[i])}")

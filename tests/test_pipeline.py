@@ -115,8 +115,15 @@ def test_fit_params_follow_rows_through_chained_samplers(data):
     pipe = make_pipeline(
         TakeRows([5, 3, 3, 0, 9, 7, 7, 7]), CountingScaler(), TakeRows([1, 1, 0, 4, 7]), Recorder()
     )
-    pipe.fit(X, y, **{"takerows-2__groups": groups, "recorder__groups": groups,
-                      "recorder__sample_weight": weights})
+    pipe.fit(
+        X,
+        y,
+        **{
+            "takerows-2__groups": groups,
+            "recorder__groups": groups,
+            "recorder__sample_weight": weights,
+        },
+    )
     expected = np.array([3, 3, 5, 9, 7])
     np.testing.assert_array_equal(pipe[2].received_["groups"], groups[[5, 3, 3, 0, 9, 7, 7, 7]])
     recorder = pipe[-1]
@@ -168,12 +175,14 @@ def test_grid_search_over_band_width_and_n_clusters(data):
     search = GridSearchCV(midlogit_pipeline(), grid, cv=cv).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     best = search.best_estimator_
-    assert best["logitbandselector"].band_width == search.best_params_[
-        "logitbandselector__band_width"
-    ]
-    assert best["embeddingclusterer"].labels_.max() + 1 == 2 * search.best_params_[
-        "embeddingclusterer__n_clusters"
-    ]
+    assert (
+        best["logitbandselector"].band_width
+        == search.best_params_["logitbandselector__band_width"]
+    )
+    assert (
+        best["embeddingclusterer"].labels_.max() + 1
+        == 2 * search.best_params_["embeddingclusterer__n_clusters"]
+    )
     assert best.predict(X).shape == (y.size,)
     # Each candidate's score is what cross-validating that configuration gives.
     params = search.cv_results_["params"][1]
@@ -202,8 +211,11 @@ def test_memory_caches_fitted_transformers(data, tmp_path):
     X, y, _ = data
     CountingScaler.fits = 0
     pipe = Pipeline(
-        [("scale", CountingScaler()), ("band", LogitBandSelector(cv=3, random_state=0)),
-         ("head", LastLayerRetrainer())],
+        [
+            ("scale", CountingScaler()),
+            ("band", LogitBandSelector(cv=3, random_state=0)),
+            ("head", LastLayerRetrainer()),
+        ],
         memory=str(tmp_path),
     )
     predictions = pipe.fit(X, y).predict(X)
@@ -262,7 +274,9 @@ def test_slicing_and_indexing(data):
 def test_named_steps():
     pipe = midlogit_pipeline()
     assert list(pipe.named_steps) == [
-        "logitbandselector", "embeddingclusterer", "lastlayerretrainer"
+        "logitbandselector",
+        "embeddingclusterer",
+        "lastlayerretrainer",
     ]
     assert pipe.named_steps.embeddingclusterer is pipe.steps[1][1]
 

@@ -130,8 +130,9 @@ def test_extremal_grid_rescales_out_of_range_values(rng):
 
 def test_extremal_grid_draws_on_given_figure(rng):
     fig = plt.figure()
-    assert plot_extremal_vs_midrange(rng.random((12, 4, 4)), rng.normal(size=12), k=2,
-                                     fig=fig) is fig
+    assert (
+        plot_extremal_vs_midrange(rng.random((12, 4, 4)), rng.normal(size=12), k=2, fig=fig) is fig
+    )
 
 
 def test_extremal_grid_errors(rng):
@@ -169,12 +170,12 @@ def test_rsm_pair_titles_carry_block_contrast(rng):
 def test_rsm_pair_precomputed_and_subsampled(rng):
     E, shape, x_pos = blocky_embeddings(rng)
     rsm = representational_similarity(E, "correlation")
-    fig = plot_rsm_pair(rsm, shape, x_pos, metric="precomputed", names=("a", "b"),
-                        max_samples=30, random_state=1)
+    fig = plot_rsm_pair(
+        rsm, shape, x_pos, metric="precomputed", names=("a", "b"), max_samples=30, random_state=1
+    )
     assert fig.axes[0].images[0].get_array().shape == (30, 30)
     assert fig.axes[1].get_title().startswith("sorted by b")
-    again = plot_rsm_pair(rsm, shape, x_pos, metric="precomputed", max_samples=30,
-                          random_state=1)
+    again = plot_rsm_pair(rsm, shape, x_pos, metric="precomputed", max_samples=30, random_state=1)
     np.testing.assert_array_equal(
         again.axes[0].images[0].get_array(), fig.axes[0].images[0].get_array()
     )
@@ -202,9 +203,14 @@ def test_band_projection_two_panels(rng, method, xlabel):
     groups = rng.integers(0, 2, size=40)
     # exact gradients: no OpenMP threads, quick at n=40
     tsne_params = {"max_iter": 250, "method": "exact"}
-    fig = plot_band_projection(E, clusters, groups, method=method,
-                               group_names=["land", "water"],
-                               projection_params=tsne_params if method == "tsne" else None)
+    fig = plot_band_projection(
+        E,
+        clusters,
+        groups,
+        method=method,
+        group_names=["land", "water"],
+        projection_params=tsne_params if method == "tsne" else None,
+    )
     left, right = fig.axes
     assert (left.get_title(), right.get_title()) == ("clusters", "groups")
     assert len(left.collections) == 4 and len(right.collections) == 2
@@ -226,8 +232,7 @@ def test_band_projection_pca_coordinates(rng):
 def test_band_projection_umap_missing(rng, monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", None)
     with pytest.raises(ImportError, match="pip install umap-learn"):
-        plot_band_projection(rng.normal(size=(10, 3)), np.zeros(10), np.zeros(10),
-                             method="umap")
+        plot_band_projection(rng.normal(size=(10, 3)), np.zeros(10), np.zeros(10), method="umap")
 
 
 def test_band_projection_errors(rng):
@@ -249,10 +254,16 @@ def test_band_projection_errors(rng):
 @pytest.fixture
 def results():
     return {
-        "erm": {"group_accuracies": {"0": 0.95, "1": 0.30, "2": 0.60},
-                "worst_group_accuracy": 0.30, "mean_accuracy": 0.85},
-        "midlogit": {"group_accuracies": {"0": 0.90, "1": 0.75, "2": 0.80},
-                     "worst_group_accuracy": 0.75, "mean_accuracy": 0.86},
+        "erm": {
+            "group_accuracies": {"0": 0.95, "1": 0.30, "2": 0.60},
+            "worst_group_accuracy": 0.30,
+            "mean_accuracy": 0.85,
+        },
+        "midlogit": {
+            "group_accuracies": {"0": 0.90, "1": 0.75, "2": 0.80},
+            "worst_group_accuracy": 0.75,
+            "mean_accuracy": 0.86,
+        },
     }
 
 
@@ -308,8 +319,12 @@ def test_curated_composition_counts_match_loop(rng):
 
 def test_curated_composition_normalized(rng):
     clusters = rng.integers(0, 3, size=50)
-    fig = plot_curated_composition(clusters, rng.integers(0, 2, size=50), normalize=True,
-                                   cluster_names={0: "c0", 1: "c1", 2: "c2"})
+    fig = plot_curated_composition(
+        clusters,
+        rng.integers(0, 2, size=50),
+        normalize=True,
+        cluster_names={0: "c0", 1: "c1", 2: "c2"},
+    )
     ax = fig.axes[0]
     totals = sum(bar_heights(c) for c in ax.containers)
     np.testing.assert_allclose(totals, 1.0)
@@ -340,8 +355,12 @@ def test_band_composition_bars(rng):
 def test_bias_sweep_accuracy_and_contrast(rng):
     bias = np.linspace(0, 1, 6)
     seeds = 0.8 - 0.4 * bias + rng.normal(scale=0.02, size=(3, 6))
-    fig = plot_bias_sweep(bias, {"ours": seeds, "paper": 0.8 - 0.4 * bias}, chance=1 / 3,
-                          contrast={"shape": 0.5 - 0.4 * bias, "x-position": 0.4 * bias})
+    fig = plot_bias_sweep(
+        bias,
+        {"ours": seeds, "paper": 0.8 - 0.4 * bias},
+        chance=1 / 3,
+        contrast={"shape": 0.5 - 0.4 * bias, "x-position": 0.4 * bias},
+    )
     acc_ax, con_ax = fig.axes
     lines = [line for line in acc_ax.get_lines() if line.get_label() in ("ours", "paper")]
     assert len(lines) == 2

@@ -32,9 +32,7 @@ def recorded_fits(monkeypatch):
             fits.append((np.array(X), np.array(y), self.coef_.copy(), self.intercept_.copy()))
             return self
 
-    monkeypatch.setattr(
-        "midlogit.retraining.LogisticRegression", RecordingLogisticRegression
-    )
+    monkeypatch.setattr("midlogit.retraining.LogisticRegression", RecordingLogisticRegression)
     return fits
 
 

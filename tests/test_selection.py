@@ -68,6 +68,7 @@ def reference_band(logits, y, classes, center, width, per_class, band_classes=No
     for j, rows in enumerate(populations):
         m = len(rows)
         size = sum(lo <= r / max(m - 1, 1) <= hi for r in range(m))
+
         def closeness(i, j=j):
             return distance[i][j] if per_class else min(distance[i])
 
@@ -81,8 +82,10 @@ def reference_band(logits, y, classes, center, width, per_class, band_classes=No
     for j, label in enumerate(band_classes):
         k = list(classes).index(label)
         mine = [
-            logits[i, k] for i in range(n)
-            if support[i] and distance[i][j] < math.inf
+            logits[i, k]
+            for i in range(n)
+            if support[i]
+            and distance[i][j] < math.inf
             and distance[i].index(min(distance[i])) == j
         ]
         thresholds.append((min(mine), max(mine)))
@@ -122,7 +125,9 @@ def test_binary_logits_are_minus_and_plus_decision_function(binary):
 def test_per_class_band_matches_reference(binary, center, width):
     X, y, model = binary
     selector = LogitBandSelector(
-        estimator=FrozenEstimator(model), band_center=center, band_width=width,
+        estimator=FrozenEstimator(model),
+        band_center=center,
+        band_width=width,
         per_class=True,
     )
     X_band, y_band = selector.fit_resample(X, y)
@@ -307,7 +312,10 @@ def test_wider_band_keeps_a_superset(problem, center, widths, per_class):
 
     def selector(width):
         return LogitBandSelector(
-            estimator=stub, band_center=center, band_width=width, per_class=per_class,
+            estimator=stub,
+            band_center=center,
+            band_width=width,
+            per_class=per_class,
             random_state=0,
         )
 
@@ -373,7 +381,8 @@ def test_band_keeps_band_width_of_the_rows_whatever_the_class_count(n_classes, w
     y = np.arange(600) % n_classes
     logits = rng.randn(600, n_classes) + 3 * np.eye(n_classes)[y]
     selector = LogitBandSelector(
-        estimator=FrozenEstimator(FixedLogits().fit(logits, y)), band_width=width,
+        estimator=FrozenEstimator(FixedLogits().fit(logits, y)),
+        band_width=width,
         random_state=0,
     ).fit(logits, y)
     assert abs(selector.support_.mean() - width) <= 1 / 600 + 1e-12
@@ -384,10 +393,15 @@ def test_tied_logits_keep_band_width_and_ties_are_broken_by_random_state():
     logits = np.repeat(np.arange(4.0), 250)[:, None] * np.array([[-1.0, 1.0]])
 
     def support(seed):
-        return LogitBandSelector(
-            estimator=FrozenEstimator(FixedLogits().fit(logits, y)), band_width=0.05,
-            random_state=seed,
-        ).fit(logits, y).support_
+        return (
+            LogitBandSelector(
+                estimator=FrozenEstimator(FixedLogits().fit(logits, y)),
+                band_width=0.05,
+                random_state=seed,
+            )
+            .fit(logits, y)
+            .support_
+        )
 
     assert support(0).sum() == 50
     np.testing.assert_array_equal(support(0), support(0))
