@@ -50,8 +50,10 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     balance : {"clusters", "pseudo_groups"}, default="clusters"
         What is balanced. ``"clusters"``: every (class, cluster) cell. ``"pseudo_groups"``:
         each class splits into its *selected* clusters (its pseudo-minority, see
-        ``cluster_score`` and ``selected_clusters``) and the rest, and these
-        (class, selected or not) cells are balanced, as DFR balances groups.
+        ``n_selected`` and ``selected_clusters``) and the rest, and the cells are
+        balanced as DFR balances groups: (class, not selected) and, for the selected
+        clusters, (class, the class the ERM head mistakes them for), so that with three
+        or more classes every kind of counterexample gets a cell of its own.
     estimator : fitted classifier or None, default=None
         The ERM head (wrap it in :class:`sklearn.frozen.FrozenEstimator`): its errors
         and margins on each cluster fill ``cluster_report_`` and drive the automatic
@@ -61,8 +63,13 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         How the clusters of each class are ranked for selection: the ERM head's error
         rate on the cluster's rows (highest first) or the mean margin of the true class
         over the other classes (lowest first).
-    n_selected : int, default=1
-        Clusters selected per class (at most ``n_clusters - 1``).
+    n_selected : int or "auto", default=1
+        Clusters selected per class: the ``n_selected`` best by ``cluster_score`` (at
+        most ``n_clusters - 1``), or with ``"auto"`` every cluster on whose rows the ERM
+        head errs at least ``min_error_rate`` of the time (none, if it errs on no
+        cluster that often).
+    min_error_rate : float in (0, 1], default=0.3
+        The error rate that selects a cluster with ``n_selected="auto"``.
     selected_clusters : array-like of int or None, default=None
         Cluster ids (as in ``labels_`` and ``cluster_report_``) chosen by a person, e.g.
         after looking at :func:`midlogit.plotting.plot_cluster_examples`; they replace the
@@ -109,12 +116,16 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     cluster_report_ : dict of ndarrays
         One entry per cluster id: ``"cluster"``, ``"class"``, ``"size"`` (rows),
         ``"error_rate"`` and ``"margin"`` of the ERM head (NaN without ``estimator``),
+        ``"confused_with"`` (the class the head most often predicts wrongly on the
+        cluster's rows; its own class where it never errs or without ``estimator``),
         ``"selected"`` (the pseudo-minority). ``pandas.DataFrame(cluster_report_)``
         shows it as a table.
     pseudo_groups_ : ndarray of int, shape (n_samples,)
         The cell of each row that was balanced: the cluster id with
-        ``balance="clusters"``, ``2 * class_index + selected`` with
-        ``balance="pseudo_groups"``.
+        ``balance="clusters"``; with ``balance="pseudo_groups"``,
+        ``class_index * (n_classes + 1) + j`` where ``j`` is the class index itself
+        (not selected), the index of ``"confused_with"`` (selected), or ``n_classes``
+        (selected by hand with no ``estimator``).
     selector_ : sampler
         The fitted clone of ``selector`` (only when one is given).
     n_features_in_ : int
@@ -152,6 +163,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         estimator=None,
         cluster_score="error_rate",
         n_selected=1,
+        min_error_rate=0.3,
         selected_clusters=None,
         random_state=None,
     ):
@@ -167,6 +179,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         self.estimator = estimator
         self.cluster_score = cluster_score
         self.n_selected = n_selected
+        self.min_error_rate = min_error_rate
         self.selected_clusters = selected_clusters
         self.random_state = random_state
 
@@ -208,8 +221,20 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"cluster_score must be 'error_rate' or 'margin', got {self.cluster_score!r}."
             )
-        if not (isinstance(self.n_selected, int | np.integer) and self.n_selected >= 1):
-            raise ValueError(f"n_selected must be a positive integer, got {self.n_selected!r}.")
+        if not (
+            self.n_selected == "auto"
+            or (isinstance(self.n_selected, int | np.integer) and self.n_selected >= 1)
+        ):
+            raise ValueError(
+                f"n_selected must be a positive integer or 'auto', got {self.n_selected!r}."
+            )
+        if not (
+            isinstance(self.min_error_rate, float | int | np.number)
+            and 0 < self.min_error_rate <= 1
+        ):
+            raise ValueError(
+                f"min_error_rate must be a number in (0, 1], got {self.min_error_rate!r}."
+            )
         if not (isinstance(self.n_clusters, int | np.integer) and self.n_clusters >= 1):
             raise ValueError(f"n_clusters must be a positive integer, got {self.n_clusters!r}.")
         if self.n_components is not None and not (
@@ -257,11 +282,11 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         sums = np.stack([X[labels == k].sum(axis=0, dtype=np.float64) for k in range(n_total)])
         with np.errstate(invalid="ignore", divide="ignore"):
             self.cluster_centers_ = sums / counts[:, None]
-        self.cluster_report_ = self._report(X, y, labels, codes, counts)
+        self.cluster_report_, partner = self._report(X, y, labels, counts, classes)
         if self.balance == "clusters":
             cells = labels
         else:
-            cells = 2 * codes + self.cluster_report_["selected"][labels]
+            cells = codes * (classes.size + 1) + partner[labels]
         self.pseudo_groups_ = cells
         self.sample_weight_ = None
         if self.sampling == "weight":
@@ -271,24 +296,19 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             self.sample_indices_ = balanced_indices(cells, mode=self.sampling, random_state=rng)
         return X, y
 
-    def _report(self, X, y, labels, codes, counts):
-        """Per cluster: class, size, the ERM head's error rate and margin, selection."""
+    def _report(self, X, y, labels, counts, classes):
+        """Per cluster: class, size, the ERM head's error rate, margin and confusion.
+
+        Also returns, per cluster, the class index its selected rows are balanced
+        against: the confused class, ``len(classes)`` where no head tells it.
+        """
         n_total = counts.size
+        own = np.repeat(np.arange(classes.size), self.n_clusters)
         error_rate = np.full(n_total, np.nan)
         margin = np.full(n_total, np.nan)
+        confused = own.copy()
         if self.estimator is not None and y is not None:
-            logits, est_classes = class_logits(self.estimator, X, y)
-            sorter = np.argsort(est_classes)  # classes_ need not be sorted
-            column = sorter[np.searchsorted(est_classes, y, sorter=sorter)]
-            rows = np.arange(y.size)
-            own = logits[rows, column]
-            others = logits.copy()
-            others[rows, column] = -np.inf
-            row_margin = own - others.max(axis=1)
-            wrong = (logits.argmax(axis=1) != column).astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                error_rate = np.bincount(labels, wrong, n_total) / counts
-                margin = np.bincount(labels, row_margin, n_total) / counts
+            error_rate, margin, confused = self._head_on_clusters(X, y, labels, classes)
         selected = np.zeros(n_total, dtype=bool)
         if self.selected_clusters is not None:
             chosen = np.asarray(self.selected_clusters)
@@ -308,20 +328,66 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
                     "balance='pseudo_groups' needs estimator=... (the ERM head, wrapped in "
                     "FrozenEstimator) to score the clusters, or selected_clusters=[...]."
                 )
-            score = error_rate if self.cluster_score == "error_rate" else -margin
-            score = np.where(counts > 0, score, -np.inf)
-            n_pick = min(self.n_selected, self.n_clusters - 1)
-            for start in range(0, n_total, self.n_clusters):
-                block = score[start : start + self.n_clusters]
-                selected[start + np.argsort(-block, kind="stable")[:n_pick]] = True
-        return {
+            selected = self._select(error_rate, margin, counts)
+        partner = np.where(confused != own, confused, classes.size)
+        report = {
             "cluster": np.arange(n_total),
             "class": self.cluster_classes_,
             "size": counts,
             "error_rate": error_rate,
             "margin": margin,
+            "confused_with": classes[confused] if y is not None else self.cluster_classes_,
             "selected": selected,
         }
+        return report, np.where(selected, partner, own)
+
+    def _head_on_clusters(self, X, y, labels, classes):
+        """Error rate, mean margin and most frequent wrong class of the head per cluster."""
+        n_total, n_classes = classes.size * self.n_clusters, classes.size
+        logits, est_classes = class_logits(self.estimator, X, y)
+        sorter = np.argsort(est_classes)  # classes_ need not be sorted
+        column = sorter[np.searchsorted(est_classes, y, sorter=sorter)]
+        rows = np.arange(y.size)
+        own_logit = logits[rows, column]
+        others = logits.copy()
+        others[rows, column] = -np.inf
+        row_margin = own_logit - others.max(axis=1)
+        predicted = logits.argmax(axis=1)
+        wrong = predicted != column
+        with np.errstate(invalid="ignore", divide="ignore"):
+            error_rate = np.bincount(labels, wrong.astype(np.float64), n_total) / np.bincount(
+                labels, minlength=n_total
+            )
+            margin = np.bincount(labels, row_margin, n_total) / np.bincount(
+                labels, minlength=n_total
+            )
+        own = np.repeat(np.arange(n_classes), self.n_clusters)
+        if not self.per_class:  # clusters hold several classes: no class to confuse
+            return error_rate, margin, own
+        # the head's wrong predictions as indices into ``classes``; unknown labels last
+        predicted_labels = est_classes[predicted[wrong]]
+        position = np.searchsorted(classes, predicted_labels).clip(max=n_classes - 1)
+        known = classes[position] == predicted_labels
+        code = np.where(known, position, n_classes)
+        tally = np.bincount(
+            labels[wrong] * (n_classes + 1) + code, minlength=n_total * (n_classes + 1)
+        ).reshape(n_total, n_classes + 1)[:, :n_classes]
+        confused = np.where(tally.max(axis=1) > 0, tally.argmax(axis=1), own)
+        return error_rate, margin, confused
+
+    def _select(self, error_rate, margin, counts):
+        """The automatic pseudo-minority: a mask over cluster ids."""
+        n_total = counts.size
+        selected = np.zeros(n_total, dtype=bool)
+        if self.n_selected == "auto":
+            return (counts > 0) & (error_rate >= self.min_error_rate)
+        score = error_rate if self.cluster_score == "error_rate" else -margin
+        score = np.where(counts > 0, score, -np.inf)
+        n_pick = min(self.n_selected, self.n_clusters - 1)
+        for start in range(0, n_total, self.n_clusters):
+            block = score[start : start + self.n_clusters]
+            selected[start + np.argsort(-block, kind="stable")[:n_pick]] = True
+        return selected
 
     def _projection_basis(self, n_features):
         """Orthonormal basis (columns) of the ``project_out`` directions."""

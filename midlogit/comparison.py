@@ -64,8 +64,9 @@ def midlogit_search(
     project_out_head=True,
     balance="pseudo_groups",
     sampling="weight",
+    groups=None,
 ):
-    """Grid search of the midlogit pipeline, scored without group labels.
+    """Grid search of the midlogit pipeline, scored without group labels by default.
 
     Parameters
     ----------
@@ -75,10 +76,13 @@ def midlogit_search(
         The grid.
     y : array-like
         Class labels of the rows the search will be fitted on (to stratify the split).
-    scoring : {"pseudo_group", "worst_class"} or callable, default="pseudo_group"
+    scoring : {"pseudo_group", "worst_class", "worst_group"} or callable, \
+default="pseudo_group"
         ``"pseudo_group"``: worst accuracy over (class, whether ``head`` was right)
         (:func:`~midlogit.metrics.make_pseudo_group_scorer`); ``"worst_class"``:
-        worst per-class accuracy. Neither needs group labels.
+        worst per-class accuracy. Neither needs group labels. ``"worst_group"``:
+        worst-group accuracy on the validation half, with ``groups`` (group labels
+        choose the setting only, never train the head: the protocol of JTT and AFR).
     validation_fraction : float, default=0.5
         Share of the rows held out (stratified by class) to score the grid; the best
         setting is then refitted on all rows.
@@ -109,6 +113,9 @@ def midlogit_search(
         How the cells are balanced (see
         :class:`~midlogit.clustering.EmbeddingClusterer`); with ``"weight"`` every row
         is kept and the head receives ``sample_weight``. A tuple searches them.
+    groups : array-like of shape (n_samples,) or None, default=None
+        Group labels of the rows the search will be fitted on; needed by, and only
+        used by, ``scoring="worst_group"``.
 
     Returns
     -------
@@ -128,10 +135,16 @@ def midlogit_search(
      'embeddingclusterer__project_out', 'embeddingclusterer__sampling',
      'logitbandselector__band_width']
     """
+    y = np.asarray(y)
+    cv = _validation_split(y, validation_fraction, random_state)
+    if groups is not None and not (isinstance(scoring, str) and scoring == "worst_group"):
+        raise ValueError("groups is only used with scoring='worst_group'.")
     if scoring == "pseudo_group":
         scoring = make_pseudo_group_scorer(head)
     elif scoring == "worst_class":
         scoring = worst_class_scorer
+    elif scoring == "worst_group":
+        scoring = _validation_group_scorer(groups, y, cv)
     sources = (retrain_from,) if isinstance(retrain_from, str) else tuple(retrain_from)
     if not sources or set(sources) - {"band", "all"}:
         raise ValueError(
@@ -185,8 +198,28 @@ def midlogit_search(
                 **cells,
             }
         )
-    cv = _validation_split(np.asarray(y), validation_fraction, random_state)
     return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
+
+
+def _validation_group_scorer(groups, y, cv):
+    """Worst-group accuracy on the one validation fold of ``cv``, from known groups."""
+    if groups is None:
+        raise ValueError("scoring='worst_group' needs groups=... (the rows' group labels).")
+    groups = np.asarray(groups)
+    if groups.shape != y.shape:
+        raise ValueError(f"groups has shape {groups.shape}; y has {y.shape}.")
+    ((_, validation_rows),) = cv.split()
+    validation_groups = groups[validation_rows]
+
+    def score(estimator, X, y_validation):
+        if len(y_validation) != validation_groups.size:
+            raise ValueError(
+                "scoring='worst_group' scores only the validation half of the rows the "
+                "search was built for; fit the search on those rows (same X and y)."
+            )
+        return worst_group_accuracy(y_validation, estimator.predict(X), groups=validation_groups)
+
+    return score
 
 
 def _dfr(E, y, groups, validation_fraction, random_state):
@@ -225,6 +258,7 @@ def compare_methods(
     n_clusters=(2, 4, 8),
     validation_fraction=0.5,
     random_state=0,
+    select_with_groups=False,
     **search_params,
 ):
     """Retrain the last layer by every method and score each on the test rows.
@@ -245,6 +279,9 @@ def compare_methods(
         Share of ``E`` used to choose midlogit's setting and DFR's ``C``.
     random_state : int, default=0
         Seeds everything.
+    select_with_groups : bool, default=False
+        Choose midlogit's setting by worst-group accuracy on the validation half, with
+        ``groups`` (the protocol of JTT and AFR), instead of with no group labels.
     **search_params
         Passed to :func:`midlogit_search` (``scoring``, ``selector_params``, ...).
 
@@ -274,6 +311,10 @@ def compare_methods(
     models, params, labels_used, n_rows = {}, {}, {}, {}
     models["erm"], labels_used["erm"], n_rows["erm"] = head, "class (ERM)", 0
 
+    if select_with_groups:
+        if groups is None:
+            raise ValueError("select_with_groups=True needs groups=... of E's rows.")
+        search_params = {**search_params, "scoring": "worst_group", "groups": groups}
     search = midlogit_search(
         head,
         band_widths,
@@ -284,7 +325,8 @@ def compare_methods(
         **search_params,
     ).fit(E, y)
     midlogit = search.best_estimator_
-    models["midlogit"], labels_used["midlogit"] = midlogit, "class"
+    models["midlogit"] = midlogit
+    labels_used["midlogit"] = "class (+ groups to choose)" if select_with_groups else "class"
     params["midlogit"] = search_choice(search)
     clusterer = midlogit.named_steps["embeddingclusterer"]
     curated = clusterer.sample_indices_

@@ -366,3 +366,75 @@ def test_a_person_can_choose_the_clusters():
         chosen_by_hand.cluster_report_["selected"][chosen_by_hand.labels_], minority
     )
     assert np.isnan(chosen_by_hand.cluster_report_["error_rate"]).all()
+
+
+def _three_class_planted():
+    """Three classes; each class's counterexamples carry the attribute of the two others."""
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 200)
+    attribute = y.copy()
+    within = np.tile(np.arange(200), 3)
+    attribute[within < 15] = (y[within < 15] + 1) % 3
+    attribute[(within >= 15) & (within < 30)] = (y[(within >= 15) & (within < 30)] + 2) % 3
+    X = 4.0 * np.eye(3)[attribute] + 0.3 * rng.randn(600, 3)
+    head = LogisticRegression().fit(X, attribute)  # reads the attribute only
+    return X, y, attribute, FrozenEstimator(head)
+
+
+def test_each_kind_of_counterexample_gets_its_own_cell_with_three_classes():
+    X, y, attribute, head = _three_class_planted()
+    clusterer = EmbeddingClusterer(
+        n_clusters=3,
+        balance="pseudo_groups",
+        estimator=head,
+        n_selected="auto",
+        sampling="weight",
+        n_components=None,
+        random_state=0,
+    ).fit(X, y)
+    report = clusterer.cluster_report_
+    # two clusters per class are selected, each confused with its own attribute
+    assert report["selected"].sum() == 6
+    np.testing.assert_array_equal(
+        report["confused_with"][clusterer.labels_][attribute != y], attribute[attribute != y]
+    )
+    # the cells are the (class, attribute) groups, and each gets equal total weight
+    cells = clusterer.pseudo_groups_
+    assert np.unique(cells).size == 9
+    for group in np.unique(y * 3 + attribute):
+        assert np.unique(cells[y * 3 + attribute == group]).size == 1
+    totals = np.bincount(cells, clusterer.sample_weight_)
+    np.testing.assert_allclose(totals[totals > 0], totals[totals > 0][0])
+
+
+def test_auto_selection_follows_the_error_rate_threshold():
+    X, y, minority, head = _planted_minority()
+    head.estimator.fit(X, y)
+    params = dict(
+        n_clusters=3, balance="pseudo_groups", estimator=head, n_components=None, random_state=0
+    )
+    auto = EmbeddingClusterer(n_selected="auto", **params).fit(X, y)
+    np.testing.assert_array_equal(auto.cluster_report_["selected"][auto.labels_], minority)
+    # a head that reads the core feature errs on no cluster half the time: nothing is
+    # selected at 0.5 and the classes alone are balanced
+    fair = LogisticRegression().fit(X[:, :1], y)
+    params["estimator"] = FrozenEstimator(_FirstColumn(fair).fit(X, y))
+    some = EmbeddingClusterer(n_selected="auto", **params).fit(X, y)
+    report = some.cluster_report_
+    np.testing.assert_array_equal(report["selected"], report["error_rate"] >= 0.3)
+    none = EmbeddingClusterer(n_selected="auto", min_error_rate=0.5, **params).fit(X, y)
+    assert none.cluster_report_["error_rate"].max() < 0.5
+    assert not none.cluster_report_["selected"].any()
+    assert np.unique(none.pseudo_groups_).size == 2
+
+
+class _FirstColumn(ClassifierMixin, BaseEstimator):
+    def __init__(self, model=None):
+        self.model = model
+
+    def fit(self, X, y):
+        self.classes_ = self.model.classes_
+        return self
+
+    def decision_function(self, X):
+        return self.model.decision_function(np.asarray(X)[:, :1])

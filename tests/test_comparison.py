@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from midlogit.comparison import compare_methods, midlogit_search, search_choice
 from midlogit.datasets import make_spurious_gaussians
+from midlogit.metrics import worst_group_accuracy
 from midlogit.retraining import LastLayerRetrainer
 
 
@@ -116,3 +118,41 @@ def test_default_grid_projects_out_the_head(data):
     for grid in search.param_grid:
         (projection,) = grid["embeddingclusterer__project_out"]
         np.testing.assert_array_equal(projection, head.coef_)
+
+
+def test_worst_group_scoring_reads_the_validation_groups_only():
+    train = make_spurious_gaussians(600, bias=0.95, random_state=0)
+    held = make_spurious_gaussians(600, bias=0.95, random_state=1)
+    head = LogisticRegression().fit(train.data, train.target)
+    params = dict(band_widths=(0.4,), n_clusters=(2, 4), y=held.target, retrain_from="all")
+    search = midlogit_search(head, scoring="worst_group", groups=held.groups, **params)
+    search.fit(held.data, held.target)
+    ((_, validation_rows),) = search.cv.split()
+    # the score of every candidate is its worst-group accuracy on the validation rows
+    for rank, candidate in enumerate(search.cv_results_["params"]):
+        model = clone(search.estimator).set_params(**candidate)
+        fit_rows = np.setdiff1d(np.arange(held.target.size), validation_rows)
+        model.fit(held.data[fit_rows], held.target[fit_rows])
+        expected = worst_group_accuracy(
+            held.target[validation_rows],
+            model.predict(held.data[validation_rows]),
+            groups=held.groups[validation_rows],
+        )
+        assert search.cv_results_["split0_test_score"][rank] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="needs groups"):
+        midlogit_search(head, scoring="worst_group", **params)
+    with pytest.raises(ValueError, match="only used with scoring='worst_group'"):
+        midlogit_search(head, groups=held.groups, **params)
+    result = compare_methods(
+        held.data,
+        held.target,
+        held.data,
+        held.target,
+        held.groups,
+        head=head,
+        groups=held.groups,
+        band_widths=(0.4,),
+        n_clusters=(2,),
+        select_with_groups=True,
+    )
+    assert result.methods["midlogit"]["labels_used"] == "class (+ groups to choose)"
