@@ -29,7 +29,15 @@ from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
 from .selection import LogitBandSelector
 
-__all__ = ["compare_methods", "midlogit_search", "search_choice", "minority_share", "DFR_C_VALUES"]
+__all__ = [
+    "compare_methods",
+    "midlogit_search",
+    "search_choice",
+    "minority_share",
+    "DFR_C_VALUES",
+    "DEFAULT_BAND_WIDTHS",
+    "DEFAULT_N_CLUSTERS",
+]
 
 DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
 """The L1 strengths DFR searches (Kirichenko et al., ICLR 2023)."""
@@ -48,10 +56,17 @@ def _validation_split(y, validation_fraction, random_state):
     return PredefinedSplit(test_fold)
 
 
+DEFAULT_BAND_WIDTHS = (0.2, 0.4, 0.6, 1.0)
+"""Band widths :func:`midlogit_search` tries; 1.0 clusters every row (no band)."""
+
+DEFAULT_N_CLUSTERS = (4, 8, 16)
+"""Clusters per class :func:`midlogit_search` tries."""
+
+
 def midlogit_search(
     head,
-    band_widths=(0.2, 0.4, 0.6),
-    n_clusters=(2, 4, 8),
+    band_widths=DEFAULT_BAND_WIDTHS,
+    n_clusters=DEFAULT_N_CLUSTERS,
     *,
     y,
     scoring="pseudo_group",
@@ -61,7 +76,7 @@ def midlogit_search(
     clusterer_params=None,
     retrainer_params=None,
     retrain_from=("band", "all"),
-    project_out_head=True,
+    project_out_head=False,
     balance="pseudo_groups",
     sampling="weight",
     groups=None,
@@ -72,8 +87,9 @@ def midlogit_search(
     ----------
     head : fitted classifier
         The backbone's own last layer; the band is cut on its logits.
-    band_widths, n_clusters : sequences
-        The grid.
+    band_widths, n_clusters : sequences, default=DEFAULT_BAND_WIDTHS, DEFAULT_N_CLUSTERS
+        The grid. A band width of 1.0 keeps every row, so the search also weighs
+        clustering without a band; ``benchmarks/results/quality.md`` reports which it chose.
     y : array-like
         Class labels of the rows the search will be fitted on (to stratify the split).
     scoring : {"pseudo_group", "worst_class", "worst_group"} or callable, \
@@ -98,17 +114,19 @@ default="pseudo_group"
         smallest cluster (``EmbeddingClusterer(selector=LogitBandSelector(...))``, the
         band step passed through). A tuple searches both; the ablation in
         ``docs/design.rst`` measured each.
-    project_out_head : bool or tuple of bool, default=True
+    project_out_head : bool or tuple of bool, default=False
         Whether the clusters are found after projecting the head's ``coef_`` out of
         the embeddings (``EmbeddingClusterer(project_out=head.coef_)``); a tuple
-        searches both. Fixed rather than searched by default: searched, the
-        pseudo-group scorer rarely chose it even where it helped most (see
-        ``benchmarks/results/quality.md``).
+        searches both. Off by default: the head's directions are where a shortcut's
+        counterexamples differ from its majority, so removing them hid the minority
+        clusters the pseudo-group balancing selects (``docs/design.rst``, ablation).
     balance : {"pseudo_groups", "clusters"} or tuple of them, default="pseudo_groups"
-        ``"pseudo_groups"``: the band cluster of each class on which ``head`` errs most is
-        its pseudo-minority, and (class, pseudo-minority or not) cells are balanced
-        (the paper's step 4, selecting the less spurious data, with no group labels).
-        ``"clusters"``: every (class, cluster) cell is balanced. A tuple searches both.
+        ``"pseudo_groups"``: the band clusters of each class on which ``head`` errs at
+        least 30 % of the time are its pseudo-minority (``n_selected="auto"``; change it
+        with ``clusterer_params``), and (class, class the head mistakes them for) cells
+        are balanced (the paper's step 4, selecting the less spurious data, with no group
+        labels). ``"clusters"``: every (class, cluster) cell is balanced. A tuple
+        searches both.
     sampling : {"weight", "undersample", "oversample"} or tuple, default="weight"
         How the cells are balanced (see
         :class:`~midlogit.clustering.EmbeddingClusterer`); with ``"weight"`` every row
@@ -164,7 +182,9 @@ default="pseudo_group"
     pipe = make_pipeline(
         band,
         EmbeddingClusterer(
-            estimator=FrozenEstimator(head), random_state=random_state, **(clusterer_params or {})
+            estimator=FrozenEstimator(head),
+            random_state=random_state,
+            **{"n_selected": "auto", **(clusterer_params or {})},
         ),
         LastLayerRetrainer(random_state=random_state, **(retrainer_params or {})),
     )
@@ -254,8 +274,8 @@ def compare_methods(
     *,
     head,
     groups=None,
-    band_widths=(0.2, 0.4, 0.6),
-    n_clusters=(2, 4, 8),
+    band_widths=DEFAULT_BAND_WIDTHS,
+    n_clusters=DEFAULT_N_CLUSTERS,
     validation_fraction=0.5,
     random_state=0,
     select_with_groups=False,

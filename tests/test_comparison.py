@@ -5,7 +5,13 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from midlogit.comparison import compare_methods, midlogit_search, search_choice
+from midlogit.comparison import (
+    DEFAULT_BAND_WIDTHS,
+    DEFAULT_N_CLUSTERS,
+    compare_methods,
+    midlogit_search,
+    search_choice,
+)
 from midlogit.datasets import make_spurious_gaussians
 from midlogit.metrics import worst_group_accuracy
 from midlogit.retraining import LastLayerRetrainer
@@ -112,12 +118,15 @@ def test_projecting_out_the_head_needs_its_coefficients(data):
     assert search.param_grid[0]["embeddingclusterer__project_out"] == [None]
 
 
-def test_default_grid_projects_out_the_head(data):
+def test_default_grid_keeps_the_head_directions_and_selects_automatically(data):
     head, _, y = data
-    search = midlogit_search(head, (0.2, 0.4), (2,), y=y)
+    search = midlogit_search(head, y=y)
     for grid in search.param_grid:
-        (projection,) = grid["embeddingclusterer__project_out"]
-        np.testing.assert_array_equal(projection, head.coef_)
+        assert grid["embeddingclusterer__project_out"] == [None]
+        assert grid["embeddingclusterer__n_clusters"] == list(DEFAULT_N_CLUSTERS)
+    assert search.estimator.named_steps["embeddingclusterer"].n_selected == "auto"
+    widths = search.param_grid[0]["logitbandselector__band_width"]
+    assert widths == list(DEFAULT_BAND_WIDTHS) and 1.0 in widths
 
 
 def test_worst_group_scoring_reads_the_validation_groups_only():
