@@ -33,6 +33,7 @@ __all__ = [
     "compare_methods",
     "midlogit_search",
     "search_choice",
+    "curated_rows",
     "minority_share",
     "DFR_C_VALUES",
     "DEFAULT_BAND_WIDTHS",
@@ -348,11 +349,7 @@ def compare_methods(
     models["midlogit"] = midlogit
     labels_used["midlogit"] = "class (+ groups to choose)" if select_with_groups else "class"
     params["midlogit"] = search_choice(search)
-    clusterer = midlogit.named_steps["embeddingclusterer"]
-    curated = clusterer.sample_indices_
-    band = midlogit.named_steps["logitbandselector"]
-    if not isinstance(band, str):  # a band step ran: map its rows back to rows of E
-        curated = band.sample_indices_[curated]
+    curated, curated_weight = curated_rows(midlogit)
     n_curated = curated.size
 
     def retrain(sampler):
@@ -379,7 +376,7 @@ def compare_methods(
 
     shares = {}
     if groups is not None:
-        sets = {"midlogit": (curated, clusterer.sample_weight_), "dfr": (dfr_rows, None)}
+        sets = {"midlogit": (curated, curated_weight), "dfr": (dfr_rows, None)}
         for name in ("class_balanced", "random", "error_set"):
             sets[name] = (models[name].steps[0][1].sample_indices_, None)
         shares = {name: minority_share(groups, *rows) for name, rows in sets.items()}
@@ -399,6 +396,43 @@ def compare_methods(
             "minority_share": shares.get(name),
         }
     return Bunch(methods=methods, models=models, midlogit_search=search)
+
+
+def curated_rows(pipeline):
+    """The rows a fitted midlogit pipeline retrained its head on, and their weights.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A fitted band → clusterer → retrainer pipeline, e.g. a
+        :func:`midlogit_search`'s ``best_estimator_`` (its band step may be
+        ``"passthrough"``).
+
+    Returns
+    -------
+    rows : ndarray of int
+        Indices into the rows the pipeline was fitted on (repeated when oversampled).
+    sample_weight : ndarray of float or None
+        The weight of each row in ``rows`` (``sampling="weight"``), else ``None``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from midlogit.comparison import curated_rows, midlogit_search
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> head = LogisticRegression().fit(X, y)
+    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="band").fit(X, y)
+    >>> rows, weight = curated_rows(search.best_estimator_)
+    >>> rows.size == weight.size == 120  # the band: 40 % of the rows, weighted
+    True
+    """
+    clusterer = pipeline.named_steps["embeddingclusterer"]
+    rows = clusterer.sample_indices_
+    band = pipeline.named_steps["logitbandselector"]
+    if not isinstance(band, str):  # a band step ran: map its rows back to the input's
+        rows = band.sample_indices_[rows]
+    return rows, clusterer.sample_weight_
 
 
 def minority_share(groups, rows, sample_weight=None):
