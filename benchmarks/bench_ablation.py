@@ -7,7 +7,8 @@ and seed this trains the ERM backbone once, embeds a held-out and an unbiased te
 once, then runs midlogit's grid search under every variant. Writes
 ``results/ablation.md`` and ``docs/ablations.inc``.
 
-Run: ``python benchmarks/bench_ablation.py [--seeds 2] [--datasets gaussians digits]``.
+Run: ``python benchmarks/bench_ablation.py [--seeds 3] [--datasets gaussians tabular3]``
+(the tasks of ``bench_quality.py``).
 """
 
 import argparse
@@ -16,9 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_quality import TASKS, embed
 
 from midlogit.comparison import compare_methods, midlogit_search, search_choice
-from midlogit.demo import _backbone, load_demo_data
 from midlogit.metrics import worst_group_accuracy
 
 BASE = {
@@ -28,40 +29,38 @@ BASE = {
     "retrainer_params": {},
 }
 
-# One change at a time from the defaults (band over all samples; a grid over retraining
-# on the band's rows, oversampled clusters, or on all rows, undersampled clusters found on
-# the band; the head's directions projected out before clustering; clusters of raw
-# embeddings on at most 64 principal components; pseudo-group scoring;
-# L2 head).
+# One change at a time from the defaults of ``midlogit_search``: a grid over band width
+# (0.2, 0.4, 0.6 and 1.0, i.e. no band), 4/8/16 clusters per class and the source of the
+# retraining rows (the band's, or all rows joined to the band's clusters); the clusters
+# the ERM head errs on at least 30 % of the time are each class's pseudo-minority;
+# (class, class the head mistakes them for) cells weighted equally; raw embeddings on at
+# most 64 principal components; pseudo-group scoring; L2 head.
 VARIANTS = {
     "defaults": {},
     "retrain on the band's rows only": {"retrain_from": "band"},
     "retrain on all rows, clusters found on the band": {"retrain_from": "all"},
+    "never without a band (widths 0.2, 0.4, 0.6)": {"band_widths": (0.2, 0.4, 0.6)},
+    "no band at all (width 1.0 only)": {"band_widths": (1.0,)},
     "band per class": {"selector_params": {"per_class": True}},
-    "undersample clusters": {"clusterer_params": {"sampling": "undersample"}},
+    "undersample the cells": {"sampling": "undersample"},
+    "uniform balancing over clusters, oversampled (previous recipe)": {
+        "balance": "clusters", "sampling": "oversample"},
+    "one cluster per class selected (highest error rate)": {
+        "clusterer_params": {"n_selected": 1}},
+    "select clusters at error rate >= 0.5": {"clusterer_params": {"min_error_rate": 0.5}},
+    "project out the head's directions": {"project_out_head": True},
     "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
-    "cluster 16 principal components per class": {"clusterer_params": {"n_components": 16}},
-    "never project out the head's directions": {"project_out_head": False},
-    "search projecting out the head's directions or not": {"project_out_head": (False, True)},
     "worst-class scoring": {"scoring": "worst_class"},
     "L1 head averaged over 10 balanced subsamples": {
         "retrainer_params": {"penalty": "l1", "C": 0.3, "n_subsamples": 10}},
 }
 
 
-def embed(dataset, bias, seed, quick):
-    splits = load_demo_data(dataset, bias=bias, seed=seed, quick=quick)
-    embedder = _backbone(dataset, splits["train"], seed=seed, quick=quick, verbose=0)
-    embedder.fit(splits["train"].data, splits["train"].target)
-    return (splits, embedder.transform(splits["heldout"].data),
-            embedder.transform(splits["test"].data), embedder.head())
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--datasets", nargs="*", default=["gaussians", "digits", "dsprites"])
-    parser.add_argument("--bias", type=float, default=0.95)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--datasets", nargs="*", default=["gaussians", "tabular3", "digits"],
+                        choices=list(TASKS), help="tasks of bench_quality.py")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -70,8 +69,7 @@ def main(argv=None):
     for dataset in args.datasets:
         for seed in range(args.seeds):
             start = time.perf_counter()
-            splits, E, E_test, head = embed(dataset, args.bias, seed, args.quick)
-            held, test = splits["heldout"], splits["test"]
+            E, held, E_test, test, head = embed(dataset, seed, args.quick)
             reference = compare_methods(E, held.target, E_test, test.target, test.groups,
                                         head=head, groups=held.groups, random_state=seed)
             for name in ("erm", "error_set", "dfr"):
@@ -105,7 +103,8 @@ def main(argv=None):
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     sizes = " (quick sizes)" if args.quick else ""
-    note = (f"Bias {args.bias}, {args.seeds} seed(s) each{sizes}; "
+    biases = ", ".join(f"{d} {TASKS[d][1]}" for d in datasets)
+    note = (f"Bias {biases}; {args.seeds} seed(s) each{sizes}; "
             "worst-group (WGA) and mean accuracy on the unbiased test split, mean over seeds. "
             "Rows in brackets are references: ERM's own head, the JTT-style error set and DFR "
             "(which uses group labels).")

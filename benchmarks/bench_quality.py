@@ -28,8 +28,13 @@ import sklearn
 import torch
 from sklearn.base import clone
 
-from midlogit.comparison import compare_methods, curated_rows, midlogit_search, minority_share
-from midlogit.comparison import search_choice
+from midlogit.comparison import (
+    compare_methods,
+    curated_rows,
+    midlogit_search,
+    minority_share,
+    search_choice,
+)
 from midlogit.datasets import make_spurious_gaussians
 from midlogit.demo import _backbone, format_table, load_demo_data
 from midlogit.metrics import worst_group_accuracy
@@ -71,7 +76,8 @@ def embed(task, seed, quick):
     embedder = _backbone(dataset, splits["train"], seed=seed, quick=quick, verbose=0)
     embedder.fit(splits["train"].data, splits["train"].target)
     held, test = splits["heldout"], splits["test"]
-    return embedder.transform(held.data), held, embedder.transform(test.data), test, embedder.head()
+    E, E_test = embedder.transform(held.data), embedder.transform(test.data)
+    return E, held, E_test, test, embedder.head()
 
 
 def scored(model, E_test, test):

@@ -41,12 +41,17 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     per_class : bool, default=True
         Cluster each class's rows separately. Needs ``y``; ``fit(X)`` without labels
         clusters all rows together.
-    sampling : {"oversample", "undersample", "weight"}, default="oversample"
+    sampling : {"oversample", "undersample", "weight", "average"}, default="oversample"
         Grow every pseudo-group to the largest one by drawing with replacement, cut
         every pseudo-group to the smallest one, or keep every row and give each
         pseudo-group the same total weight (``sample_weight_``, which
         :class:`~midlogit.pipeline.Pipeline` hands to the final step's ``fit`` as
         ``sample_weight``). Weighting keeps every row where a pseudo-group is tiny.
+        ``"average"`` keeps every row and hands the pseudo-groups to the final step's
+        ``fit`` as ``groups`` (``sample_groups_``): a
+        :class:`~midlogit.retraining.LastLayerRetrainer` with ``n_subsamples=20`` then
+        averages 20 fits on pseudo-group-balanced subsamples, DFR's recipe with the
+        pseudo-groups in place of group labels.
     balance : {"clusters", "pseudo_groups"}, default="clusters"
         What is balanced. ``"clusters"``: every (class, cluster) cell. ``"pseudo_groups"``:
         each class splits into its *selected* clusters (its pseudo-minority, see
@@ -112,6 +117,9 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         Rows returned by ``fit_resample`` (repeated when oversampling).
     sample_weight_ : ndarray of float or None
         With ``sampling="weight"``, the weight of each returned row (mean 1); else
+        ``None``.
+    sample_groups_ : ndarray of int or None
+        With ``sampling="average"``, ``pseudo_groups_`` (every row is returned); else
         ``None``.
     cluster_report_ : dict of ndarrays
         One entry per cluster id: ``"cluster"``, ``"class"``, ``"size"`` (rows),
@@ -209,9 +217,10 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         return X, y
 
     def _cluster(self, X, y):
-        if self.sampling not in ("undersample", "oversample", "weight"):
+        if self.sampling not in ("undersample", "oversample", "weight", "average"):
             raise ValueError(
-                f"sampling must be 'undersample', 'oversample' or 'weight', got {self.sampling!r}."
+                "sampling must be 'undersample', 'oversample', 'weight' or 'average', got "
+                f"{self.sampling!r}."
             )
         if self.balance not in ("clusters", "pseudo_groups"):
             raise ValueError(
@@ -288,10 +297,13 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         else:
             cells = codes * (classes.size + 1) + partner[labels]
         self.pseudo_groups_ = cells
-        self.sample_weight_ = None
-        if self.sampling == "weight":
+        self.sample_weight_ = self.sample_groups_ = None
+        if self.sampling in ("weight", "average"):
             self.sample_indices_ = np.arange(X.shape[0])
-            self.sample_weight_ = balanced_weights(cells)
+            if self.sampling == "weight":
+                self.sample_weight_ = balanced_weights(cells)
+            else:
+                self.sample_groups_ = cells
         else:
             self.sample_indices_ = balanced_indices(cells, mode=self.sampling, random_state=rng)
         return X, y

@@ -38,6 +38,7 @@ __all__ = [
     "DFR_C_VALUES",
     "DEFAULT_BAND_WIDTHS",
     "DEFAULT_N_CLUSTERS",
+    "AVERAGED_REFITS",
 ]
 
 DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
@@ -63,6 +64,9 @@ DEFAULT_BAND_WIDTHS = (0.2, 0.4, 0.6, 1.0)
 DEFAULT_N_CLUSTERS = (4, 8, 16)
 """Clusters per class :func:`midlogit_search` tries."""
 
+AVERAGED_REFITS = 20
+"""Fits on pseudo-group-balanced subsamples averaged with ``sampling="average"`` (DFR's 20)."""
+
 
 def midlogit_search(
     head,
@@ -79,7 +83,7 @@ def midlogit_search(
     retrain_from=("band", "all"),
     project_out_head=False,
     balance="pseudo_groups",
-    sampling="weight",
+    sampling=("average", "weight"),
     groups=None,
 ):
     """Grid search of the midlogit pipeline, scored without group labels by default.
@@ -128,10 +132,14 @@ default="pseudo_group"
         are balanced (the paper's step 4, selecting the less spurious data, with no group
         labels). ``"clusters"``: every (class, cluster) cell is balanced. A tuple
         searches both.
-    sampling : {"weight", "undersample", "oversample"} or tuple, default="weight"
+    sampling : {"average", "weight", "undersample", "oversample"} or tuple, \
+default=("average", "weight")
         How the cells are balanced (see
-        :class:`~midlogit.clustering.EmbeddingClusterer`); with ``"weight"`` every row
-        is kept and the head receives ``sample_weight``. A tuple searches them.
+        :class:`~midlogit.clustering.EmbeddingClusterer`). ``"average"``: the head
+        averages :data:`AVERAGED_REFITS` fits on cell-balanced subsamples (DFR's recipe
+        on the pseudo-groups; unless ``retrainer_params`` sets ``n_subsamples``);
+        ``"weight"``: one fit on every row, the cells weighted equally, better where a
+        cell holds a handful of rows. A tuple searches them.
     groups : array-like of shape (n_samples,) or None, default=None
         Group labels of the rows the search will be fitted on; needed by, and only
         used by, ``scoring="worst_group"``.
@@ -152,7 +160,7 @@ default="pseudo_group"
     >>> sorted(search.fit(X, y).best_params_)  # doctest: +NORMALIZE_WHITESPACE
     ['embeddingclusterer__balance', 'embeddingclusterer__n_clusters',
      'embeddingclusterer__project_out', 'embeddingclusterer__sampling',
-     'logitbandselector__band_width']
+     'lastlayerretrainer__n_subsamples', 'logitbandselector__band_width']
     """
     y = np.asarray(y)
     cv = _validation_split(y, validation_fraction, random_state)
@@ -193,32 +201,32 @@ default="pseudo_group"
     def choices(value):
         return [value] if isinstance(value, str) else list(value)
 
-    cells = {
-        "embeddingclusterer__balance": choices(balance),
-        "embeddingclusterer__sampling": choices(sampling),
-    }
-    grid = []
+    rows = {}
     if "band" in sources:
-        grid.append(
-            {
-                "logitbandselector__band_width": list(band_widths),
-                "embeddingclusterer__n_clusters": list(n_clusters),
-                "embeddingclusterer__project_out": projections,
-                **cells,
-            }
-        )
+        rows["band"] = {"logitbandselector__band_width": list(band_widths)}
     if "all" in sources:
-        grid.append(
-            {
-                "logitbandselector": ["passthrough"],
-                "embeddingclusterer__selector": [
-                    clone(band).set_params(band_width=width) for width in band_widths
-                ],
-                "embeddingclusterer__n_clusters": list(n_clusters),
-                "embeddingclusterer__project_out": projections,
-                **cells,
-            }
-        )
+        rows["all"] = {
+            "logitbandselector": ["passthrough"],
+            "embeddingclusterer__selector": [
+                clone(band).set_params(band_width=width) for width in band_widths
+            ],
+        }
+    grid = []
+    for source in rows.values():
+        for how in choices(sampling):
+            refits = {}
+            if how == "average" and "n_subsamples" not in (retrainer_params or {}):
+                refits = {"lastlayerretrainer__n_subsamples": [AVERAGED_REFITS]}
+            grid.append(
+                {
+                    **source,
+                    "embeddingclusterer__n_clusters": list(n_clusters),
+                    "embeddingclusterer__project_out": projections,
+                    "embeddingclusterer__balance": choices(balance),
+                    "embeddingclusterer__sampling": [how],
+                    **refits,
+                }
+            )
     return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
 
 
@@ -422,7 +430,8 @@ def curated_rows(pipeline):
     >>> from midlogit.comparison import curated_rows, midlogit_search
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
-    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="band").fit(X, y)
+    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="band",
+    ...                          sampling="weight").fit(X, y)
     >>> rows, weight = curated_rows(search.best_estimator_)
     >>> rows.size == weight.size == 120  # the band: 40 % of the rows, weighted
     True
@@ -490,7 +499,7 @@ def search_choice(search):
     ...                          project_out_head=False).fit(X, y)
     >>> search_choice(search)  # doctest: +NORMALIZE_WHITESPACE
     {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2, 'project_out_head': False,
-     'balance': 'pseudo_groups', 'sampling': 'weight'}
+     'balance': 'pseudo_groups', 'sampling': 'average'}
     """
     best = search.best_estimator_
     clusterer = best.named_steps["embeddingclusterer"]

@@ -7,8 +7,10 @@ fitting and skips them in ``predict``, ``predict_proba``, ``decision_function``,
 ``groups``) are subset together with the rows, through each sampler's
 ``sample_indices_``. A sampler that weights rows instead of dropping them sets
 ``sample_weight_`` (one weight per returned row); the final step's ``fit`` then receives
-those weights as ``sample_weight`` (multiplied into any given). Written on
-scikit-learn's public API only.
+those weights as ``sample_weight`` (multiplied into any given). A sampler that sets
+``sample_groups_`` (one label per returned row) hands them to the final step's ``fit`` as
+``groups``, e.g. for a :class:`~midlogit.retraining.LastLayerRetrainer` that averages fits
+on group-balanced subsamples. Written on scikit-learn's public API only.
 """
 
 import time
@@ -55,6 +57,25 @@ def _final_has(method):
 
 def _fit_transform_one(transformer, X, y, params):
     return transformer.fit_transform(X, y, **params), transformer
+
+
+def _with_derived(step_params, derived, name):
+    """The final step's fit parameters with the samplers' weights and groups added."""
+    step_params = dict(step_params)
+    if "sample_weight" in derived:
+        given = step_params.get("sample_weight")
+        weights = derived["sample_weight"]
+        step_params["sample_weight"] = (
+            weights if given is None else weights * np.asarray(given, dtype=float)
+        )
+    if "groups" in derived:
+        if step_params.get("groups") is not None:
+            raise ValueError(
+                f"The final step {name!r} got groups from the caller and a sampler set "
+                "sample_groups_; pass one of them (e.g. drop sampling='average')."
+            )
+        step_params["groups"] = derived["groups"]
+    return step_params
 
 
 def _n_rows(X):
@@ -272,17 +293,12 @@ class Pipeline(BaseEstimator):
         cached_fit_transform = memory.cache(_fit_transform_one)
         n_input = _n_rows(X)
         kept = None
-        weights = None  # row weights set by samplers (``sample_weight_``), aligned with X
+        derived = {}  # final-step fit parameters set by samplers, aligned with X
         self.steps = list(self.steps)
         for position, (name, step) in enumerate(self.steps):
             step_params = self._align(per_step.get(name, {}), n_input, kept)
             if position == len(self.steps) - 1:
-                if weights is not None:
-                    given = step_params.get("sample_weight")
-                    step_params["sample_weight"] = (
-                        weights if given is None else weights * np.asarray(given, dtype=float)
-                    )
-                return X, y, step_params
+                return X, y, _with_derived(step_params, derived, name)
             if _is_passthrough(step):
                 continue
             start = time.perf_counter()
@@ -293,11 +309,11 @@ class Pipeline(BaseEstimator):
                 if indices is None:
                     if _n_rows(X) != n_before:
                         kept = _UNALIGNED
-                        if weights is not None:
+                        if derived:
                             raise ValueError(
                                 f"Step {name!r} changed the rows without recording "
-                                "sample_indices_, so the weights an earlier sampler set "
-                                "cannot follow them."
+                                f"sample_indices_, so the {' and '.join(derived)} an "
+                                "earlier sampler set cannot follow them."
                             )
                 else:
                     indices = np.asarray(indices)
@@ -305,12 +321,17 @@ class Pipeline(BaseEstimator):
                         kept = indices
                     elif kept is not _UNALIGNED:
                         kept = kept[indices]
-                    if weights is not None:
-                        weights = weights[indices]
+                    derived = {key: value[indices] for key, value in derived.items()}
                 step_weight = getattr(step, "sample_weight_", None)
                 if step_weight is not None:
                     step_weight = np.asarray(step_weight, dtype=float)
-                    weights = step_weight if weights is None else weights * step_weight
+                    earlier = derived.get("sample_weight")
+                    derived["sample_weight"] = (
+                        step_weight if earlier is None else earlier * step_weight
+                    )
+                step_groups = getattr(step, "sample_groups_", None)
+                if step_groups is not None:  # a later sampler's cells replace earlier ones
+                    derived["groups"] = np.asarray(step_groups)
             else:
                 fitted_input = step if memory.location is None else clone(step)
                 X, fitted = cached_fit_transform(fitted_input, X, y, step_params)

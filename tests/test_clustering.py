@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
@@ -438,3 +438,34 @@ class _FirstColumn(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X):
         return self.model.decision_function(np.asarray(X)[:, :1])
+
+
+class _GroupsSpy(LastLayerRetrainer):
+    def fit(self, X, y, sample_weight=None, groups=None):
+        self.seen_groups_ = groups
+        return super().fit(X, y, sample_weight=sample_weight, groups=groups)
+
+
+def test_averaged_refits_receive_the_pseudo_groups_through_the_pipeline():
+    X, y, minority, head = _planted_minority()
+    head.estimator.fit(X, y)
+    clusterer = EmbeddingClusterer(
+        n_clusters=3,
+        balance="pseudo_groups",
+        estimator=head,
+        sampling="average",
+        n_components=None,
+        random_state=0,
+    )
+    pipe = make_pipeline(clusterer, _GroupsSpy(n_subsamples=5, random_state=0)).fit(X, y)
+    fitted, spy = pipe.steps[0][1], pipe.steps[1][1]
+    assert fitted.sample_weight_ is None
+    np.testing.assert_array_equal(spy.seen_groups_, fitted.pseudo_groups_)
+    # the cells are (class, planted minority or not)
+    for cell in np.unique(spy.seen_groups_):
+        assert np.unique(minority[spy.seen_groups_ == cell]).size == 1
+    # each refit was balanced over those cells: far better on the minority than one fit
+    plain = LastLayerRetrainer(random_state=0).fit(X, y)
+    assert spy.score(X[minority], y[minority]) > plain.score(X[minority], y[minority]) + 0.3
+    with pytest.raises(ValueError, match="got groups from the caller"):
+        make_pipeline(clone(clusterer), _GroupsSpy(n_subsamples=5)).fit(X, y, _groupsspy__groups=y)

@@ -6,6 +6,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from midlogit.comparison import (
+    AVERAGED_REFITS,
     DEFAULT_BAND_WIDTHS,
     DEFAULT_N_CLUSTERS,
     compare_methods,
@@ -29,14 +30,18 @@ def test_grid_searches_both_sources_of_retraining_rows_and_the_projection(data):
     head, X, y = data
     search = midlogit_search(head, (0.2, 0.4), (2, 3), y=y, project_out_head=(False, True))
     candidates = search.fit(X, y).cv_results_["params"]
-    assert len(candidates) == 2 * 2 * 2 * 2
+    assert len(candidates) == 2 * 2 * 2 * 2 * 2  # widths, k, sources, projection, sampling
     sources = [
         "all" if params.get("logitbandselector") == "passthrough" else "band"
         for params in candidates
     ]
-    assert sources.count("all") == sources.count("band") == 8
+    assert sources.count("all") == sources.count("band") == 16
     projected = [params["embeddingclusterer__project_out"] is not None for params in candidates]
-    assert sum(projected) == 8
+    assert sum(projected) == 16
+    # averaged refits go with sampling="average" only
+    for params in candidates:
+        averaged = params.get("lastlayerretrainer__n_subsamples") == AVERAGED_REFITS
+        assert averaged == (params["embeddingclusterer__sampling"] == "average")
     for params in candidates:
         if params["embeddingclusterer__project_out"] is not None:
             np.testing.assert_array_equal(params["embeddingclusterer__project_out"], head.coef_)
@@ -45,7 +50,7 @@ def test_grid_searches_both_sources_of_retraining_rows_and_the_projection(data):
 def test_retraining_on_all_rows_clusters_the_band_only(data):
     head, X, y = data
     search = midlogit_search(
-        head, (0.2,), (2,), y=y, retrain_from="all", project_out_head=False
+        head, (0.2,), (2,), y=y, retrain_from="all", project_out_head=False, sampling="weight"
     ).fit(X, y)
     best = search.best_estimator_
     assert best.named_steps["logitbandselector"] == "passthrough"
