@@ -169,8 +169,8 @@ def summarise(runs):
 
 
 def _choice(c):
-    return (f"{c['retrain_from']}, band {c['band_width']}, {c['n_clusters']} clusters"
-            + (", head projected out" if c.get("project_out_head") else ""))
+    return (f"{c['retrain_from']}, band {c['band_width']}, {c['n_clusters']} clusters, "
+            f"{c.get('sampling')}" + (", head projected out" if c.get("project_out_head") else ""))
 
 
 def _verdict(task, stats):

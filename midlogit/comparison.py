@@ -12,6 +12,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
 from sklearn.utils import Bunch
 
+from .base import balanced_weights
 from .baselines import (
     ClassBalancedSampler,
     ErrorSetSelector,
@@ -428,7 +429,9 @@ def curated_rows(pipeline):
     rows : ndarray of int
         Indices into the rows the pipeline was fitted on (repeated when oversampled).
     sample_weight : ndarray of float or None
-        The weight of each row in ``rows`` (``sampling="weight"``), else ``None``.
+        The weight of each row in ``rows``: the sampler's weights
+        (``sampling="weight"``), or with ``sampling="average"`` the weight each row has
+        in expectation over the cell-balanced subsamples; else ``None``.
 
     Examples
     --------
@@ -448,6 +451,8 @@ def curated_rows(pipeline):
     band = pipeline.named_steps["logitbandselector"]
     if not isinstance(band, str):  # a band step ran: map its rows back to the input's
         rows = band.sample_indices_[rows]
+    if clusterer.sample_groups_ is not None:
+        return rows, balanced_weights(clusterer.sample_groups_)
     return rows, clusterer.sample_weight_
 
 

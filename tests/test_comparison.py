@@ -10,6 +10,7 @@ from midlogit.comparison import (
     DEFAULT_BAND_WIDTHS,
     DEFAULT_N_CLUSTERS,
     compare_methods,
+    curated_rows,
     midlogit_search,
     search_choice,
 )
@@ -170,3 +171,16 @@ def test_worst_group_scoring_reads_the_validation_groups_only():
         select_with_groups=True,
     )
     assert result.methods["midlogit"]["labels_used"] == "class (+ groups to choose)"
+
+
+def test_curated_rows_of_averaged_refits_weigh_every_cell_equally(data):
+    head, X, y = data
+    search = midlogit_search(head, (0.4,), (4,), y=y, retrain_from="band", sampling="average").fit(
+        X, y
+    )
+    rows, weight = curated_rows(search.best_estimator_)
+    band = search.best_estimator_.named_steps["logitbandselector"]
+    cells = search.best_estimator_.named_steps["embeddingclusterer"].sample_groups_
+    np.testing.assert_array_equal(rows, band.sample_indices_)
+    totals = np.bincount(cells, weight)
+    np.testing.assert_allclose(totals[totals > 0], totals[totals > 0].mean())
