@@ -159,7 +159,7 @@ def explain_logit(
         explanation, ``None`` when none is significant at ``alpha``), ``concept_auc``
         (AUC of the logit against every single concept, on the selection rows) and
         ``labeler`` (the fitted :class:`~midlogit.invert.ConceptLabeler`); also
-        ``concept_names`` and ``band`` (the quantile range).
+        ``concept_names`` and ``band_range`` (the band's quantile range).
 
     Examples
     --------
@@ -196,7 +196,7 @@ def explain_logit(
         test_size=test_size,
         random_state=random_state,
     )
-    result = Bunch(band=band)
+    result = Bunch(band_range=band)
     for where, activation_range in (("all", None), ("band", band)):
         labeler = ConceptLabeler(activation_range=activation_range, **params)
         labeler.fit(logit.reshape(-1, 1), concepts, concept_names=concept_names)

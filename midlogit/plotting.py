@@ -830,3 +830,68 @@ def plot_cluster_examples(clusterer, images, *, n_examples=6, random_state=0, fi
         )
     fig.suptitle("Examples per cluster (pick the pseudo-minority by eye)")
     return fig
+
+
+def plot_logit_explanation(result, *, n_concepts=10, title=None, fig=None):
+    """Concept AUCs of one logit over all rows and over its mid band, side by side.
+
+    Each panel shows the concepts whose AUC is furthest from 0.5 (in either panel), as
+    bars from 0.5, and is titled with its best significant formula, its held-out AUC and
+    its support, or says that no formula was significant.
+
+    Parameters
+    ----------
+    result : Bunch
+        The result of :func:`midlogit.concepts.explain_logit`.
+    n_concepts : int, default=10
+        Concepts shown.
+    title : str or None, default=None
+        Figure title, e.g. which model's logit for which class.
+    fig : matplotlib Figure or None, default=None
+        Figure to draw on; a new one by default.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.concepts import explain_logit
+    >>> from midlogit.plotting import plot_logit_explanation
+    >>> rng = np.random.default_rng(0)
+    >>> C = rng.random((600, 4)) < 0.4
+    >>> result = explain_logit(3.0 * C[:, 0] + rng.normal(size=600), C, max_length=1)
+    >>> fig = plot_logit_explanation(result, n_concepts=3, title="a logit")
+    >>> [ax.get_title(loc="left").split(":")[0] for ax in fig.axes]
+    ['all rows', 'mid band (quantiles 0.30-0.70)']
+    """
+    names = np.asarray(result.concept_names)
+    both = np.c_[result.all.concept_auc, result.band.concept_auc]
+    distance = np.nan_to_num(np.abs(both - 0.5), nan=0.0).max(axis=1)
+    shown = np.argsort(-distance, kind="stable")[: max(1, int(n_concepts))][::-1]
+    fig = _new_figure(fig, (10.0, 0.35 * shown.size + 1.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    lo, hi = result.band_range
+    panels = (("all rows", result.all), (f"mid band (quantiles {lo:.2f}-{hi:.2f})", result.band))
+    for ax, (label, part) in zip(axes, panels):
+        auc = part.concept_auc[shown]
+        ax.barh(
+            np.arange(shown.size),
+            np.nan_to_num(auc - 0.5),
+            left=0.5,
+            color=np.where(auc >= 0.5, "tab:blue", "tab:red"),
+        )
+        ax.axvline(0.5, color="black", linewidth=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("AUC of the logit against the concept")
+        best = part.best
+        finding = (
+            "no significant formula"
+            if best is None
+            else f"{best.formula} (AUC {best.auc:.2f}, {best.fraction:.0%} of rows)"
+        )
+        ax.set_title(f"{label}: {finding}", fontsize=9, loc="left")
+    axes[0].set_yticks(np.arange(shown.size), names[shown])
+    fig.suptitle(title or "What the logit tracks")
+    return fig

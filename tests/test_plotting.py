@@ -416,3 +416,25 @@ def test_cluster_examples_show_one_row_per_cluster_with_its_report():
     assert all(f"{n} rows" in t for n, t in zip(clusterer.cluster_report_["size"], titled))
     with pytest.raises(ValueError, match="images has 10 rows"):
         plot_cluster_examples(clusterer, X[:10].reshape(10, 2, 2))
+
+
+def test_logit_explanation_panels_name_their_findings():
+    from midlogit.concepts import explain_logit
+    from midlogit.plotting import plot_logit_explanation
+
+    rng = np.random.default_rng(0)
+    C = rng.random((800, 5)) < 0.4
+    result = explain_logit(3.0 * C[:, 2] + rng.normal(size=800), C, max_length=1)
+    fig = plot_logit_explanation(result, n_concepts=4, title="ERM logit of class 1")
+    left, right = fig.axes[:2]
+    assert fig._suptitle.get_text() == "ERM logit of class 1"
+    assert left.get_title(loc="left").startswith("all rows: c2 (AUC")
+    assert len(left.patches) == 4 and len(left.get_yticklabels()) == 4
+    # the strongest concept is listed, drawn to the right of 0.5
+    labels = [t.get_text() for t in left.get_yticklabels()]
+    bar = left.patches[labels.index("c2")]
+    assert bar.get_x() == 0.5 and bar.get_width() > 0.3
+    noise = explain_logit(rng.normal(size=800), C, max_length=1)
+    fig = plot_logit_explanation(noise)
+    assert "no significant formula" in fig.axes[0].get_title(loc="left")
+    plt.close("all")
