@@ -1354,7 +1354,8 @@ def pretrained_sprite_net(
     module : ConvNet
         In eval mode, its head predicting the pretraining labels. ``module.pretraining_``
         is a dict with the ``params``, the cache ``path`` (or None), whether the weights
-        were ``loaded`` from the cache, and the training ``seconds`` (0 when loaded).
+        were ``loaded`` from the cache, the ``seconds`` this call spent training (0 when
+        loaded) and the ``train_seconds`` the weights took when they were trained.
 
     See Also
     --------
@@ -1416,6 +1417,7 @@ def pretrained_sprite_net(
                     "path": str(path),
                     "loaded": True,
                     "seconds": 0.0,
+                    "train_seconds": float(stored.get("train_seconds", float("nan"))),
                 }
                 return module
 
@@ -1445,13 +1447,15 @@ def pretrained_sprite_net(
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(handle)
-        torch.save({"params": params, "state_dict": module.state_dict()}, tmp)
+        stored = {"params": params, "state_dict": module.state_dict(), "train_seconds": seconds}
+        torch.save(stored, tmp)
         os.replace(tmp, path)
     module.pretraining_ = {
         "params": params,
         "path": None if path is None else str(path),
         "loaded": False,
         "seconds": seconds,
+        "train_seconds": seconds,
     }
     return module
 

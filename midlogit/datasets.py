@@ -45,7 +45,6 @@ __all__ = [
     "make_spurious_gaussians",
     "render_sprites",
     "save_embeddings",
-    "SPRITE_KINDS",
 ]
 
 # dSprites latent grid (Matthey et al., 2017): 3 shapes, 6 scales, 40 orientations
@@ -609,7 +608,7 @@ def make_pretraining_sprites(
     image_size : int, default=32
         Height and width in pixels (at least 8).
     kinds : sequence of str or None, default=None
-        Kinds to draw, among :data:`SPRITE_KINDS`; ``None`` draws all eight.
+        Kinds to draw, among ``SPRITE_KINDS``; ``None`` draws all eight.
     backgrounds : bool, default=True
         Draw textured backgrounds; ``False`` keeps every background plain (0.0).
     random_state : int, RandomState instance or None, default=None
@@ -631,7 +630,7 @@ def make_pretraining_sprites(
         background_names : ndarray of shape (4,)
             ``["plain", "stripes", "checker", "noise"]``.
         latents : structured ndarray of shape (n_samples,)
-            Fields ``kind`` (id in :data:`SPRITE_KINDS`), ``scale``, ``orientation``,
+            Fields ``kind`` (id in ``SPRITE_KINDS``), ``scale``, ``orientation``,
             ``pos_x``, ``pos_y``, ``background``.
 
     See Also
@@ -727,7 +726,7 @@ def make_waterbirds_like(
     image_size : int, default=32
         Height and width in pixels.
     kinds : pair of str, default=("ellipse", "heart")
-        The two foreground kinds, among :data:`SPRITE_KINDS`.
+        The two foreground kinds, among ``SPRITE_KINDS``.
     random_state : int, RandomState instance or None, default=None
         Seeds the latents and the textures.
 
