@@ -1272,10 +1272,9 @@ def default_cache_dir():
     --------
     >>> import os
     >>> from midlogit.backbones import default_cache_dir
-    >>> os.environ["MIDLOGIT_CACHE_DIR"] = "/tmp/midlogit-cache"
-    >>> str(default_cache_dir())
-    '/tmp/midlogit-cache'
-    >>> del os.environ["MIDLOGIT_CACHE_DIR"]
+    >>> own = os.environ.get("MIDLOGIT_CACHE_DIR")
+    >>> str(default_cache_dir()) == own if own else default_cache_dir().name == "midlogit"
+    True
     """
     import os
     from pathlib import Path
@@ -1304,7 +1303,7 @@ def pretrained_sprite_net(
     image_size=32,
     n_samples=24000,
     max_epochs=25,
-    label="kind+x",
+    label="kind+x+background",
     backgrounds=True,
     lr=1e-3,
     batch_size=128,
@@ -1330,12 +1329,14 @@ def pretrained_sprite_net(
         Pretraining images.
     max_epochs : int, default=25
         Pretraining epochs.
-    label : {"kind", "kind+x", "kind+x+background"}, default="kind+x"
+    label : {"kind", "kind+x", "kind+x+background"}, default="kind+x+background"
         What the net is trained to predict. ``"kind"``: the 8 kinds. ``"kind+x"``: the
-        kind and the third of the image the sprite's x-position falls in (24 classes),
-        so that position is linearly readable in the embedding, as backgrounds are in
-        ImageNet features; without it a new head has no shortcut to take.
-        ``"kind+x+background"`` adds the background (96 classes).
+        kind and the third of the image the sprite's x-position falls in (24 classes).
+        ``"kind+x+background"``: also the background (96 classes). Position and
+        background must be linearly readable in the embedding, as backgrounds are in
+        ImageNet features, or a new head trained by ERM has no shortcut to take (with
+        ``"kind"`` the frozen body's ERM head stayed at 0.36-0.64 worst-group
+        accuracy on biased dSprites).
     backgrounds : bool, default=True
         Textured backgrounds in the pretraining images.
     lr, batch_size : float and int, default=1e-3 and 128
@@ -1368,7 +1369,7 @@ def pretrained_sprite_net(
     >>> cache = tempfile.mkdtemp()
     >>> net = pretrained_sprite_net(n_samples=64, max_epochs=1, cache_dir=cache)
     >>> net.pretraining_["loaded"], net.head.out_features
-    (False, 24)
+    (False, 96)
     >>> pretrained_sprite_net(n_samples=64, max_epochs=1, cache_dir=cache).pretraining_["loaded"]
     True
     """

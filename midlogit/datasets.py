@@ -10,6 +10,10 @@ Generators (nothing is downloaded):
   tied to the label, in the spirit of Coloured-MNIST.
 - :func:`make_spurious_gaussians`: a tabular task with a weak core block and a strong
   spurious block.
+- :func:`make_pretraining_sprites`: sprites of eight kinds on textured backgrounds with
+  no shortcut, the offline stand-in for ImageNet pretraining.
+- :func:`make_waterbirds_like`: a sprite class on a background kind that gives it away,
+  in Waterbirds' group proportions.
 
 Every generator with a shortcut returns a :class:`~sklearn.utils.Bunch` with the same
 fields: ``data``, ``target``, ``spurious`` (the shortcut attribute), ``groups``
