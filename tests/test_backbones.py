@@ -520,3 +520,140 @@ def test_the_core_imports_without_torch():
     assert result.stdout.startswith("blocked")
     for core in ("selection", "clustering", "retraining", "pipeline", "metrics"):
         assert f"'{core}'" in result.stdout
+
+
+# ----------------------------------------------------------------------- pretraining
+
+
+def test_convnet_new_parameters_keep_the_old_signature():
+    from midlogit.backbones import sprite_convnet
+
+    old = ConvNet(1, 3, 32, 1.0, 84, 0.2)
+    assert isinstance(old.features[3], nn.AvgPool2d)
+    assert old.features[0].out_channels == 6
+    new = ConvNet(1, 3, image_size=32, channels=(16, 32), pooling="max", conv_dropout=0.0)
+    assert isinstance(new.features[3], nn.MaxPool2d)
+    assert [new.features[i].out_channels for i in (0, 4)] == [16, 32]
+    dropouts = [m for m in new.features if isinstance(m, nn.Dropout)]
+    assert [d.p for d in dropouts] == [0.0]
+    assert new(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
+    recipe = sprite_convnet(5, image_size=16)
+    assert recipe(torch.zeros(1, 1, 16, 16)).shape == (1, 5)
+    assert isinstance(recipe.features[3], nn.MaxPool2d)
+    with pytest.raises(ValueError, match="pooling"):
+        ConvNet(pooling="min")
+    with pytest.raises(ValueError, match="channels"):
+        ConvNet(channels=(4,))
+
+
+_TINY = {"image_size": 16, "n_samples": 48, "max_epochs": 1, "batch_size": 16}
+
+
+def test_pretrained_sprite_net_cache_key_and_reload(tmp_path):
+    from midlogit.backbones import pretrained_sprite_net
+
+    first = pretrained_sprite_net(**_TINY, cache_dir=tmp_path, random_state=0)
+    assert first.pretraining_["loaded"] is False
+    assert len(list(tmp_path.glob("sprite_net-*.pt"))) == 1
+    second = pretrained_sprite_net(**_TINY, cache_dir=tmp_path, random_state=0)
+    assert second.pretraining_["loaded"] is True
+    assert second.pretraining_["path"] == first.pretraining_["path"]
+    assert _same_state(
+        {k: v for k, v in first.state_dict().items()},
+        {k: v for k, v in second.state_dict().items()},
+    )
+    # any parameter changes the key, so nothing stale is loaded
+    other = pretrained_sprite_net(**_TINY, cache_dir=tmp_path, random_state=1)
+    assert other.pretraining_["loaded"] is False
+    assert other.pretraining_["path"] != first.pretraining_["path"]
+    label = pretrained_sprite_net(**_TINY, cache_dir=tmp_path, label="kind")
+    assert label.pretraining_["loaded"] is False and label.head.out_features == 8
+    assert len(list(tmp_path.glob("sprite_net-*.pt"))) == 3
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_pretrained_sprite_net_is_reproducible_without_cache(tmp_path):
+    from midlogit.backbones import pretrained_sprite_net
+
+    a = pretrained_sprite_net(**_TINY, cache=False, random_state=3)
+    b = pretrained_sprite_net(**_TINY, cache=False, random_state=3)
+    assert a.pretraining_["path"] is None and not list(tmp_path.iterdir())
+    assert _same_state(a.state_dict(), b.state_dict())
+    with pytest.raises(ValueError, match="label must be"):
+        pretrained_sprite_net(label="shape")
+    with pytest.raises(ValueError, match="random_state must be an int"):
+        pretrained_sprite_net(random_state=None)
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    from midlogit.backbones import default_cache_dir, pretrained_sprite_net
+
+    monkeypatch.delenv("MIDLOGIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "midlogit"
+    monkeypatch.setenv("MIDLOGIT_CACHE_DIR", str(tmp_path / "own"))
+    assert default_cache_dir() == tmp_path / "own"
+    net = pretrained_sprite_net(**_TINY)
+    assert net.pretraining_["path"].startswith(str(tmp_path / "own"))
+
+
+def _pretrained(tmp_path):
+    from midlogit.backbones import pretrained_sprite_net
+
+    return pretrained_sprite_net(**_TINY, cache_dir=tmp_path, random_state=0)
+
+
+@pytest.mark.parametrize("body_lr", [0.0, 1e-4, None])
+def test_finetune_through_skorch_embedder(tmp_path, body_lr):
+    from midlogit.backbones import make_finetune_net
+    from midlogit.datasets import make_waterbirds_like
+
+    pretrained = _pretrained(tmp_path)
+    before = _state_of(pretrained)
+    data = make_waterbirds_like(96, split="test", image_size=16, random_state=0)
+    net = make_finetune_net(pretrained, 2, max_epochs=2, body_lr=body_lr, random_state=0)
+    embedder = SkorchEmbedder(net, random_state=0).fit(data.data, data.target)
+    assert _same_state(before, _state_of(pretrained))  # the pretrained net is untouched
+    E = embedder.transform(data.data)
+    assert E.shape == (96, 84) and E.dtype == np.float32
+    assert embedder.head().coef_.shape[1] == 84
+    after = embedder.net_.module_.state_dict()
+    # weights and batch-norm statistics; the batch counter always counts
+    body = [k for k in before if not k.startswith("head.") and "num_batches" not in k]
+    body_same = all(torch.equal(before[k], after[k]) for k in body)
+    assert body_same == (body_lr == 0.0)
+    # the same seed gives the same fine-tuned net
+    again = SkorchEmbedder(
+        make_finetune_net(pretrained, 2, max_epochs=2, body_lr=body_lr, random_state=0),
+        random_state=0,
+    ).fit(data.data, data.target)
+    assert np.array_equal(again.transform(data.data), E)
+
+
+def test_finetune_body_lr_moves_the_body_less(tmp_path):
+    from midlogit.backbones import make_finetune_net
+    from midlogit.datasets import make_waterbirds_like
+
+    pretrained = _pretrained(tmp_path)
+    data = make_waterbirds_like(96, split="test", image_size=16, random_state=0)
+    before = _state_of(pretrained)
+    moved = {}
+    for body_lr in (1e-5, 1e-3):
+        net = make_finetune_net(pretrained, 2, max_epochs=2, body_lr=body_lr, random_state=0)
+        after = SkorchEmbedder(net, random_state=0).fit(data.data, data.target).net_.module_
+        weight = after.features[0].weight.detach()
+        moved[body_lr] = float((weight - before["features.0.weight"]).abs().max())
+    assert 0 < moved[1e-5] < moved[1e-3]
+
+
+def test_finetune_errors():
+    from midlogit.backbones import make_finetune_net
+
+    with pytest.raises(ValueError, match="attribute 'head'"):
+        make_finetune_net(nn.Sequential(nn.Linear(3, 2)), 2)
+    with pytest.raises(ValueError, match="body_lr"):
+        make_finetune_net(ConvNet(image_size=16), 2, body_lr=-1.0)
+
+
+def _state_of(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}

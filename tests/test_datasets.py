@@ -643,3 +643,137 @@ def test_module_imports_without_torch_and_pillow():
         "assert not {'torch', 'PIL'} & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------- pretraining sprites
+
+
+def test_pretraining_sprites_shapes_balance_and_fields():
+    from midlogit.datasets import SPRITE_KINDS, make_pretraining_sprites
+
+    sprites = make_pretraining_sprites(403, image_size=16, random_state=0)
+    assert sprites.data.shape == (403, 1, 16, 16)
+    assert sprites.data.dtype == np.float32
+    assert sprites.data.min() >= 0.0 and sprites.data.max() == 1.0
+    assert sprites.target_names.tolist() == SPRITE_KINDS.tolist()
+    for labels, k in ((sprites.target, 8), (sprites.background, 4)):
+        counts = np.bincount(labels, minlength=k)
+        assert counts.min() > 0 and counts.max() - counts.min() <= 1
+    latents = sprites.latents
+    assert np.array_equal(latents["kind"], sprites.target)
+    assert np.array_equal(latents["background"], sprites.background)
+    assert 0.5 <= latents["scale"].min() and latents["scale"].max() <= 1.0
+    # continuous latents, not a grid
+    assert np.unique(latents["pos_x"]).size == 403
+    # plain backgrounds are black outside the sprite, textured ones are not
+    plain = sprites.background == 0
+    assert set(np.unique(sprites.data[plain])) == {0.0, 1.0}
+    assert (sprites.data[~plain] == 0.5).any() or (
+        (sprites.data[~plain] > 0) & (sprites.data[~plain] < 1)
+    ).any()
+
+
+def test_pretraining_sprites_kinds_differ_and_are_drawn():
+    from midlogit.datasets import make_pretraining_sprites
+
+    sprites = make_pretraining_sprites(800, image_size=32, backgrounds=False, random_state=1)
+    assert (sprites.data.sum(axis=(1, 2, 3)) > 0).all()
+    # the mean area differs between kinds (ring and star are thinner than the square)
+    area = sprites.data.sum(axis=(1, 2, 3)) / sprites.latents["scale"] ** 2
+    means = np.array([area[sprites.target == k].mean() for k in range(8)])
+    assert np.unique(np.round(means, 0)).size >= 6
+    # a kind classifier on pixels beats chance clearly
+    X = sprites.data.reshape(800, -1)
+    model = KNeighborsClassifier(1).fit(X[:600], sprites.target[:600])
+    assert model.score(X[600:], sprites.target[600:]) > 0.25
+
+
+def test_pretraining_sprites_no_shape_position_correlation():
+    from midlogit.datasets import make_pretraining_sprites
+
+    sprites = make_pretraining_sprites(4000, image_size=8, random_state=2)
+    x_bin = np.minimum((sprites.latents["pos_x"] * 3).astype(int), 2)
+    table = np.zeros((8, 3))
+    np.add.at(table, (sprites.target, x_bin), 1)
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    chi2 = ((table - expected) ** 2 / expected).sum()
+    assert chi2 < 36.1  # 14 degrees of freedom, p = 0.001
+    # the kind says nothing about the x-position beyond chance
+    model = LogisticRegression().fit(sprites.latents["pos_x"][:, None], sprites.target)
+    assert model.score(sprites.latents["pos_x"][:, None], sprites.target) < 0.2
+
+
+def test_pretraining_sprites_determinism_and_kinds_argument():
+    from midlogit.datasets import make_pretraining_sprites
+
+    a = make_pretraining_sprites(50, image_size=8, random_state=3)
+    b = make_pretraining_sprites(50, image_size=8, random_state=3)
+    c = make_pretraining_sprites(50, image_size=8, random_state=4)
+    assert np.array_equal(a.data, b.data) and np.array_equal(a.latents, b.latents)
+    assert not np.array_equal(a.data, c.data)
+    two = make_pretraining_sprites(10, image_size=8, kinds=["ring", "L"], random_state=0)
+    assert two.target_names.tolist() == ["ring", "L"]
+    assert set(two.latents["kind"].tolist()) == {5, 7}
+    with pytest.raises(ValueError, match="kinds must name kinds"):
+        make_pretraining_sprites(10, kinds=["hexagon"])
+
+
+# ----------------------------------------------------------------- Waterbirds-like
+
+
+def test_waterbirds_like_group_counts_and_fields():
+    from midlogit.datasets import make_waterbirds_like
+
+    train = make_waterbirds_like(image_size=8, random_state=0)
+    assert np.bincount(train.groups).tolist() == [3498, 184, 56, 1057]
+    assert train.group_names.tolist() == [
+        "landbird@land",
+        "landbird@water",
+        "waterbird@land",
+        "waterbird@water",
+    ]
+    assert np.array_equal(train.groups, train.target * 2 + train.spurious)
+    assert np.array_equal(train.from_biased_subset, train.target == train.spurious)
+    assert train.data.shape == (4795, 1, 8, 8)
+    val = make_waterbirds_like(split="val", image_size=8, random_state=1)
+    assert np.bincount(val.groups).tolist() == [467, 466, 133, 133]
+    test = make_waterbirds_like(1001, split="test", image_size=8, random_state=2)
+    counts = np.bincount(test.groups)
+    assert counts.sum() == 1001 and counts.max() - counts.min() <= 1
+    small = make_waterbirds_like(100, random_state=0)
+    assert np.bincount(small.groups, minlength=4).sum() == 100
+    assert np.bincount(small.groups)[0] > np.bincount(small.groups)[3]
+
+
+def test_waterbirds_like_background_is_the_shortcut_and_shape_the_target():
+    from midlogit.datasets import SPRITE_KINDS, make_waterbirds_like
+
+    data = make_waterbirds_like(400, split="test", kinds=("square", "ring"), random_state=3)
+    assert (
+        SPRITE_KINDS[data.latents["kind"]].tolist()
+        == np.array(["square", "ring"])[data.target].tolist()
+    )
+    # backgrounds differ by kind: checkered rows vary along both axes, striped mostly
+    # along one, so a pixel classifier reads the background easily
+    X = data.data.reshape(400, -1)
+    model = KNeighborsClassifier(1).fit(X[:300], data.spurious[:300])
+    assert model.score(X[300:], data.spurious[300:]) > 0.6
+    a = make_waterbirds_like(50, random_state=5)
+    b = make_waterbirds_like(50, random_state=5)
+    assert np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"split": "validation"}, "split must be"),
+        ({"kinds": ("ring", "ring")}, "two different"),
+        ({"kinds": ("ring", "blob")}, "kinds must name"),
+        ({"n_samples": 0}, "n_samples must be"),
+    ],
+)
+def test_waterbirds_like_errors(kwargs, match):
+    from midlogit.datasets import make_waterbirds_like
+
+    with pytest.raises(ValueError, match=match):
+        make_waterbirds_like(**kwargs)
