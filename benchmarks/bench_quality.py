@@ -36,12 +36,16 @@ from midlogit.comparison import (
     search_choice,
 )
 from midlogit.datasets import make_spurious_gaussians
-from midlogit.demo import _backbone, format_table, load_demo_data
+from midlogit.demo import format_table, load_demo_data, make_backbone
 from midlogit.metrics import worst_group_accuracy
 from midlogit.retraining import LastLayerRetrainer
 
-# name -> (description, bias)
+# name -> (description, bias); the sprite tasks also name their dataset and protocol
 TASKS = {
+    "dsprites-pretrained-0.9": ("dSprites, pretrained sprite net fine-tuned by ERM", 0.9),
+    "dsprites-pretrained-0.95": ("dSprites, pretrained sprite net fine-tuned by ERM", 0.95),
+    "dsprites-pretrained-0.99": ("dSprites, pretrained sprite net fine-tuned by ERM", 0.99),
+    "waterbirds": ("Waterbirds-like sprites, pretrained sprite net fine-tuned by ERM", None),
     "dsprites-0.9": ("dSprites, ConvNet trained from scratch", 0.9),
     "dsprites-0.95": ("dSprites, ConvNet trained from scratch", 0.95),
     "dsprites-0.99": ("dSprites, ConvNet trained from scratch", 0.99),
@@ -72,8 +76,11 @@ def embed(task, seed, quick):
         head = LastLayerRetrainer(random_state=seed).fit(train.data, train.target)
         return held.data, held, test.data, test, head
     dataset = task.split("-")[0]
-    splits = load_demo_data(dataset, bias=TASKS[task][1], seed=seed, quick=quick)
-    embedder = _backbone(dataset, splits["train"], seed=seed, quick=quick, verbose=0)
+    bias = TASKS[task][1]
+    splits = load_demo_data(dataset, bias=bias or 0.0, seed=seed, quick=quick)
+    pretrained = "scratch" not in TASKS[task][0]
+    embedder = make_backbone(dataset, splits["train"], seed=seed, quick=quick,
+                             pretrained=pretrained)
     embedder.fit(splits["train"].data, splits["train"].target)
     held, test = splits["heldout"], splits["test"]
     E, E_test = embedder.transform(held.data), embedder.transform(test.data)
@@ -133,7 +140,8 @@ def summarise(runs):
     for task in [t for t in TASKS if t in by_task]:
         task_runs = sorted(by_task[task], key=lambda r: r["seed"])
         description, bias = TASKS[task]
-        lines += [f"### {task}: {description}, bias {bias} ({len(task_runs)} seeds)", "",
+        proportions = "Waterbirds' group proportions" if bias is None else f"bias {bias}"
+        lines += [f"### {task}: {description}, {proportions} ({len(task_runs)} seeds)", "",
                   "| method | labels used | worst-group acc. | mean acc. | minority share |",
                   "|---|---|---|---|---|"]
         stats = {}

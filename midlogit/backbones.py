@@ -29,6 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -51,6 +52,7 @@ __all__ = [
     "sprite_convnet",
     "pretrained_sprite_net",
     "make_finetune_net",
+    "EpochProgress",
     "default_cache_dir",
 ]
 
@@ -1218,6 +1220,48 @@ _PRETRAIN_LABELS = ("kind", "kind+x", "kind+x+background")
 _N_X_BINS = 3
 
 
+class EpochProgress(Callback):
+    """A skorch callback drawing a progress bar over the epochs (tqdm).
+
+    Shows the epoch count out of ``max_epochs``, the elapsed and remaining time and
+    the last training loss; skorch's own epoch table (``verbose=1``) shows neither a
+    total nor the time left.
+
+    Parameters
+    ----------
+    description : str, default="training"
+        Label of the bar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.backbones import MLP, EpochProgress, make_net
+    >>> net = make_net(MLP(n_features=4, n_classes=2), max_epochs=2, verbose=0,
+    ...                callbacks=[EpochProgress("demo")], random_state=0)
+    >>> X = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+    >>> net = net.fit(X, np.arange(32) % 2)  # the bar is drawn on stderr
+    >>> net.callbacks[0].bar_.n
+    2
+    """
+
+    def __init__(self, description="training"):
+        self.description = description
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.description, unit="epoch")
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss")
+        if loss is not None:
+            self.bar_.set_postfix(loss=f"{loss:.3f}")
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
 def sprite_convnet(n_classes=3, *, image_size=32, in_channels=1, penultimate=84):
     """The :class:`ConvNet` recipe measured for sprites (issue 11).
 
@@ -1348,7 +1392,8 @@ def pretrained_sprite_net(
     cache : bool, default=True
         ``False`` always trains and writes nothing.
     verbose : int, default=0
-        1 prints skorch's epoch table while training.
+        1 shows a progress bar over the epochs (with the loss and the time left), 2
+        prints skorch's epoch table.
 
     Returns
     -------
@@ -1433,7 +1478,8 @@ def pretrained_sprite_net(
         lr=lr,
         batch_size=batch_size,
         random_state=random_state,
-        verbose=verbose,
+        verbose=int(verbose >= 2),
+        callbacks=[EpochProgress("pretraining")] if verbose == 1 else None,
     )
     # Every label must be present for skorch's classes to match the head's outputs;
     # the classes are fixed by the head, so train on the codes directly.
