@@ -10,6 +10,7 @@ import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
 
 from midlogit.baselines import ClassBalancedSampler, GroupBalancedSampler
 from midlogit.clustering import EmbeddingClusterer
@@ -411,3 +412,84 @@ def test_midlogit_raises_worst_group_accuracy_over_plain_retraining():
     plain_wga = worst_group_accuracy(y_test, plain.predict(X_test), groups=g_test)
     midlogit_wga = worst_group_accuracy(y_test, search.predict(X_test), groups=g_test)
     assert midlogit_wga >= plain_wga + 0.1
+
+
+# --- nested pipelines ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler_first", [True, False])
+def test_nested_resampling_pipeline_carries_labels_as_the_flat_one_does(data, sampler_first):
+    X, y, _ = data
+    # Balanced classes: the sampler keeps every row but reorders them by class, the case
+    # that went unnoticed when only the rows were reordered.
+    keep = np.r_[np.flatnonzero(y == 0)[:100], np.flatnonzero(y == 1)[:100]]
+    X, y = X[np.sort(keep)], y[np.sort(keep)]
+
+    def steps():
+        pair = ClassBalancedSampler(random_state=0), CountingScaler()
+        return pair if sampler_first else pair[::-1]
+
+    nested = make_pipeline(make_pipeline(*steps()), LastLayerRetrainer(random_state=0))
+    flat = make_pipeline(*steps(), LastLayerRetrainer(random_state=0))
+    nested.fit(X, y)
+    flat.fit(X, y)
+    np.testing.assert_allclose(nested[-1].coef_, flat[-1].coef_)
+    np.testing.assert_array_equal(nested.predict(X), flat.predict(X))
+    sampler = flat[0 if sampler_first else 1]
+    np.testing.assert_array_equal(nested[0].sample_indices_, sampler.sample_indices_)
+
+
+def test_nested_pipeline_aligns_fit_params_and_records_its_rows(data):
+    X, y, _ = data
+    groups = np.arange(y.size) * 10
+    weights = np.arange(y.size) / 7.0
+    inner = make_pipeline(TakeRows([4, 0, 0, 2]), CountingScaler())
+    pipe = make_pipeline(TakeRows([9, 8, 7, 6, 5]), inner, Recorder())
+    pipe.fit(
+        X,
+        y,
+        **{
+            "pipeline__takerows__groups": groups,
+            "recorder__groups": groups,
+            "recorder__sample_weight": weights,
+        },
+    )
+    expected = np.array([5, 9, 9, 7])
+    np.testing.assert_array_equal(inner.sample_indices_, [4, 0, 0, 2])
+    np.testing.assert_array_equal(inner[0].received_["groups"], groups[[9, 8, 7, 6, 5]])
+    recorder = pipe[-1]
+    np.testing.assert_array_equal(recorder.y_, y[expected])
+    np.testing.assert_array_equal(recorder.groups_, groups[expected])
+    np.testing.assert_array_equal(recorder.sample_weight_, weights[expected])
+
+
+def test_nested_weighting_sampler_passes_its_weights_on(data):
+    X, y, _ = data
+    clusterer = EmbeddingClusterer(n_clusters=2, sampling="weight", random_state=0)
+    pipe = make_pipeline(make_pipeline(clusterer), Recorder()).fit(X, y)
+    assert pipe[0].sample_weight_ is not None
+    np.testing.assert_allclose(pipe[-1].sample_weight_, clusterer.sample_weight_)
+
+
+def test_resampling_pipeline_refuses_fit_transform_inside_sklearn_pipeline(data):
+    X, y, _ = data
+    inner = make_pipeline(ClassBalancedSampler(random_state=0), CountingScaler())
+    outer = sklearn_make_pipeline(inner, LogisticRegression())
+    with pytest.raises(ValueError, match="resamples rows during fit.*fit_resample"):
+        outer.fit(X, y)
+
+
+def test_routed_groups_reach_a_sampler_inside_a_nested_pipeline(data):
+    X, y, groups = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        sampler = GroupBalancedSampler(random_state=0).set_fit_request(groups=True)
+        pipe = make_pipeline(
+            make_pipeline(sampler, CountingScaler()),
+            Recorder().set_fit_request(groups=True, sample_weight=False),
+        )
+        pipe.fit(X, y, groups=groups)
+        assert pipe.predict(X).shape == y.shape
+    kept = sampler.sample_indices_
+    assert np.bincount(groups[kept]).min() == np.bincount(groups[kept]).max()
+    np.testing.assert_array_equal(pipe[-1].groups_, groups[kept])
+    np.testing.assert_array_equal(pipe[-1].y_, y[kept])
