@@ -493,3 +493,61 @@ def test_routed_groups_reach_a_sampler_inside_a_nested_pipeline(data):
     assert np.bincount(groups[kept]).min() == np.bincount(groups[kept]).max()
     np.testing.assert_array_equal(pipe[-1].groups_, groups[kept])
     np.testing.assert_array_equal(pipe[-1].y_, y[kept])
+
+
+def test_routed_score_respects_the_score_request(data):
+    X, y, _ = data
+    weights = np.where(y == 1, 10.0, 0.1)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ignoring = make_pipeline(
+            LogitBandSelector(cv=3, random_state=0),
+            LastLayerRetrainer(random_state=0).set_score_request(sample_weight=False),
+        ).fit(X, y)
+        using = clone(ignoring).set_params(
+            lastlayerretrainer=LastLayerRetrainer(random_state=0).set_score_request(
+                sample_weight=True
+            )
+        )
+        using.fit(X, y)
+        # As scikit-learn's Pipeline: metadata that no step requests is an error.
+        with pytest.raises(TypeError, match="sample_weight.*not routed to any object"):
+            ignoring.score(X, y, sample_weight=weights)
+        weighted = using.score(X, y, sample_weight=weights)
+        assert weighted == pytest.approx(using[-1].score(X, y, sample_weight=weights))
+        assert weighted != using.score(X, y)
+
+
+def test_routed_predict_rejects_metadata_no_step_requests(data):
+    X, y, _ = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(CountingScaler(), LastLayerRetrainer(random_state=0)).fit(X, y)
+        with pytest.raises(TypeError, match="not routed to any object"):
+            pipe.predict(X, unknown=np.ones(y.size))
+        with pytest.raises(TypeError, match="not routed to any object"):
+            pipe.decision_function(X, unknown=np.ones(y.size))
+
+
+class ShiftBy(TransformerMixin, BaseEstimator):
+    """Adds ``shift`` (transform metadata) to every value."""
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X, shift=0.0):
+        return np.asarray(X) + shift
+
+
+def test_routed_transform_metadata_reaches_the_steps_at_predict(data):
+    X, y, _ = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            ShiftBy().set_transform_request(shift=True),
+            LogitBandSelector(cv=3, random_state=0),
+            LastLayerRetrainer(random_state=0),
+        ).fit(X, y)
+        head = pipe[-1]
+        np.testing.assert_allclose(
+            pipe.decision_function(X, shift=5.0), head.decision_function(X + 5.0)
+        )
+        assert pipe.score(X, y, shift=5.0) == head.score(X + 5.0, y)
