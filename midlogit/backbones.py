@@ -670,6 +670,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         ``nn.Linear``, whose input is taken).
     n_features_in_ : int
         Columns of ``X`` (channels for images).
+    n_embedding_dims_ : int
+        Width of the embeddings; :meth:`get_feature_names_out` names them, so
+        ``set_output(transform="pandas")`` works.
 
     See Also
     --------
@@ -788,9 +791,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             net = self._check_net(self.net)
             classes = _net_classes(net, _logit_count(net.module_))
             if y is None:
-                self._validate_X(X, reset=True)
+                X = self._validate_X(X, reset=True)
             else:
-                _, y = validate_data(
+                X, y = validate_data(
                     self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True
                 )
                 unknown = np.setdiff1d(np.unique(y), classes)
@@ -803,6 +806,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             self.net_ = net
             self.layer_ = self._resolve_layer(net.module_)
             self.classes_ = classes
+            self._record_width(X)
             return self
 
         X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True)
@@ -856,6 +860,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         self.net_ = net
         self.layer_ = self._resolve_layer(net.module_)
         self.classes_ = classes
+        self._record_width(X)
         return self
 
     def _check_params(self):
@@ -950,6 +955,38 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         logits : ndarray of float32, shape (n_samples, n_outputs)
         """
         return self.embed(X)[1]
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding dimensions: ``skorchembedder0``, ``skorchembedder1``, ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the embedding dimensions are not input columns.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        net = self._fitted_net()
+        if hasattr(self, "n_embedding_dims_"):
+            width = self.n_embedding_dims_
+        elif self.layer is None:
+            width = net.module_.get_submodule(self._resolve_layer(net.module_)).in_features
+        else:
+            raise NotFittedError(
+                f"The width of layer {self.layer!r} is known after fit; call fit(X) first."
+            )
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(width)], dtype=object)
+
+    def _record_width(self, X):
+        """Set ``n_embedding_dims_`` (one row through the net when ``layer`` is set)."""
+        module = self.net_.module_
+        if self.layer is None:
+            self.n_embedding_dims_ = module.get_submodule(self.layer_).in_features
+        else:
+            self.n_embedding_dims_ = self.embed(X[:1])[0].shape[1]
 
     # -- the final layer
 

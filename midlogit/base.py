@@ -9,6 +9,7 @@ This is imbalanced-learn's protocol, written without its private scikit-learn im
 
 import numpy as np
 from scipy.special import expit, softmax
+from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -69,13 +70,33 @@ class SamplerMixin:
 
         Returns
         -------
-        X_res : ndarray of shape (n_kept, n_features)
-            The kept rows, in the order of ``sample_indices_``.
-        y_res : ndarray of shape (n_kept,)
-            Their labels.
+        X_res : ndarray or DataFrame of shape (n_kept, n_features)
+            The kept rows, in the order of ``sample_indices_`` (a DataFrame when ``X``
+            is one).
+        y_res : ndarray or Series of shape (n_kept,)
+            Their labels (a Series when ``y`` is one).
         """
-        X, y = self._fit(X, y, **params)
-        return X[self.sample_indices_], y[self.sample_indices_]
+        X_valid, y_valid = self._fit(X, y, **params)
+        rows = self.sample_indices_
+        # A DataFrame or Series comes back as one, with its columns, dtypes and index.
+        X_res = X.iloc[rows] if hasattr(X, "iloc") else X_valid[rows]
+        y_res = y.iloc[rows] if hasattr(y, "iloc") else y_valid[rows]
+        return X_res, y_res
+
+    def get_feature_names_out(self, input_features=None):
+        """The input feature names: a sampler keeps every column.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names to check against ``feature_names_in_`` and return; ``None`` gives
+            ``feature_names_in_``, or ``x0, x1, ...`` when fit saw no names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        return OneToOneFeatureMixin.get_feature_names_out(self, input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -88,8 +88,11 @@ def _with_weights(params, weights):
 
 
 def _check_features(sampler, X):
-    """Check the columns a skipped sampler would see against those it was fitted on."""
-    if hasattr(sampler, "n_features_in_"):
+    """Check the columns a skipped sampler would see against those it was fitted on.
+
+    Only 2-D arrays and DataFrames are checked; a later step reports other shapes.
+    """
+    if hasattr(sampler, "n_features_in_") and getattr(X, "ndim", None) == 2:
         validate_data(sampler, X, reset=False, skip_check_array=True)
 
 
@@ -319,6 +322,64 @@ class Pipeline(BaseEstimator):
     def n_features_in_(self):
         """Number of features the first step saw during fit."""
         return self.steps[0][1].n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """Names of the features the first step saw during fit (when it saw names)."""
+        return self.steps[0][1].feature_names_in_
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the features the pipeline outputs; samplers keep the names.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, checked by the first step.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        names = input_features
+        for name, step in self.steps:
+            if _is_passthrough(step):
+                continue
+            if not hasattr(step, "get_feature_names_out"):
+                if _is_sampler(step) and not isinstance(step, Pipeline):
+                    continue  # a sampler drops rows, never columns
+                raise AttributeError(
+                    f"Step {name!r} ({type(step).__name__}) does not provide "
+                    "get_feature_names_out; for the names a final estimator receives, "
+                    "call pipeline[:-1].get_feature_names_out()."
+                )
+            names = step.get_feature_names_out(names)
+        return names
+
+    def set_output(self, *, transform=None):
+        """Set the output container of every step's ``transform`` (e.g. ``"pandas"``).
+
+        Samplers need no setting: they return a DataFrame when given one.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Passed to each step's ``set_output``; ``None`` leaves them unchanged.
+
+        Returns
+        -------
+        self : Pipeline
+        """
+        for name, step in self.steps:
+            if _is_passthrough(step) or transform is None:
+                continue
+            if hasattr(step, "set_output"):
+                step.set_output(transform=transform)
+            elif hasattr(step, "transform"):
+                raise ValueError(
+                    f"Cannot set the output of step {name!r} ({type(step).__name__}): it "
+                    "has no set_output method."
+                )
+        return self
 
     # --- fitting ----------------------------------------------------------------------
     def _step_params(self, method, params):

@@ -520,3 +520,19 @@ def test_the_core_imports_without_torch():
     assert result.stdout.startswith("blocked")
     for core in ("selection", "clustering", "retraining", "pipeline", "metrics"):
         assert f"'{core}'" in result.stdout
+
+
+def test_feature_names_out_name_every_embedding_dimension(table_net, image_net):
+    X, y = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True)
+    names = embedder.get_feature_names_out()
+    assert names.tolist() == [f"skorchembedder{i}" for i in range(embedder.transform(X).shape[1])]
+    frame = embedder.fit(X, y).set_output(transform="pandas").transform(X)
+    assert frame.columns.tolist() == names.tolist()
+    np.testing.assert_array_equal(frame.to_numpy(), embedder.embed(X)[0])
+    X_img, y_img = _images()
+    conv = SkorchEmbedder(image_net, layer="features", frozen=True)
+    with pytest.raises(NotFittedError, match="after fit"):
+        conv.get_feature_names_out()
+    width = conv.fit(X_img, y_img).transform(X_img).shape[1]
+    assert conv.get_feature_names_out().size == width == conv.n_embedding_dims_

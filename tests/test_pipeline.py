@@ -1,6 +1,7 @@
 """Pipeline semantics: samplers at fit only, aligned fit parameters, sklearn integration."""
 
 import pickle
+import warnings
 
 import imblearn.pipeline
 import numpy as np
@@ -8,11 +9,18 @@ import pandas as pd
 import pytest
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from midlogit.baselines import ClassBalancedSampler, GroupBalancedSampler
+from midlogit.baselines import (
+    ClassBalancedSampler,
+    ErrorSetSelector,
+    GroupBalancedSampler,
+    RandomSubsetSampler,
+)
 from midlogit.clustering import EmbeddingClusterer
 from midlogit.metrics import worst_group_accuracy, worst_group_scorer
 from midlogit.pipeline import Pipeline, make_pipeline
@@ -551,3 +559,61 @@ def test_routed_transform_metadata_reaches_the_steps_at_predict(data):
             pipe.decision_function(X, shift=5.0), head.decision_function(X + 5.0)
         )
         assert pipe.score(X, y, shift=5.0) == head.score(X + 5.0, y)
+
+
+# --- feature names through samplers ----------------------------------------------------
+
+
+def _frame(X, y):
+    columns = [f"f{i}" for i in range(X.shape[1])]
+    return pd.DataFrame(X, columns=columns, index=np.arange(y.size) + 1000), pd.Series(y)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        LogitBandSelector(cv=3, random_state=0),
+        EmbeddingClusterer(n_clusters=2, random_state=0),
+        ClassBalancedSampler(random_state=0),
+        RandomSubsetSampler(random_state=0),
+        ErrorSetSelector(upweight=3, random_state=0),
+    ],
+    ids=type,
+)
+def test_samplers_return_a_dataframe_and_series_when_given_them(data, sampler):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    X_res, y_res = sampler.fit_resample(frame, labels)
+    rows = sampler.sample_indices_
+    pd.testing.assert_frame_equal(X_res, frame.iloc[rows])
+    pd.testing.assert_series_equal(y_res, labels.iloc[rows])
+    assert sampler.get_feature_names_out().tolist() == frame.columns.tolist()
+
+
+def test_pipeline_on_a_dataframe_refuses_reordered_columns_and_does_not_warn(data):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    pipe = midlogit_pipeline().fit(frame, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted = pipe.predict(frame)
+    np.testing.assert_array_equal(predicted, midlogit_pipeline().fit(X, y).predict(X))
+    assert pipe.feature_names_in_.tolist() == frame.columns.tolist()
+    with pytest.raises(ValueError, match="same order"):
+        pipe.predict(frame[frame.columns[::-1]])
+
+
+def test_pipeline_feature_names_out_and_set_output(data):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    pipe = make_pipeline(
+        StandardScaler(), LogitBandSelector(cv=3, random_state=0), PCA(2), LastLayerRetrainer()
+    )
+    pipe.set_output(transform="pandas").fit(frame, labels)
+    assert pipe[:-1].get_feature_names_out().tolist() == ["pca0", "pca1"]
+    out = pipe[:-1].transform(frame)
+    assert isinstance(out, pd.DataFrame) and out.columns.tolist() == ["pca0", "pca1"]
+    with pytest.raises(AttributeError, match=r"pipeline\[:-1\]"):
+        pipe.get_feature_names_out()
+    with pytest.raises(ValueError, match="set_output"):
+        make_pipeline(CountingScaler(), LastLayerRetrainer()).set_output(transform="pandas")
