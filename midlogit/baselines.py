@@ -212,7 +212,10 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
         self.logits_, self.classes_ = class_logits(
             self.estimator, X, y, cv=self.cv, random_state=self.random_state
         )
-        codes = np.searchsorted(self.classes_, y)
+        # The estimator's classes_ need not be sorted (e.g. ["b", "a"]): look each label
+        # up through a sorter, so codes[i] is the column of y[i]'s logit.
+        sorter = np.argsort(self.classes_, kind="stable")
+        codes = sorter[np.searchsorted(self.classes_, y, sorter=sorter)]
         if self.selection == "errors":
             error_set = np.flatnonzero(self.logits_.argmax(axis=1) != codes)
         else:
