@@ -136,28 +136,45 @@ def validate_xy(estimator, X, y, *, reset=True):
     """
     if y is not None:
         check_shapes(X, y)
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        reset=reset,
-        dtype=[np.float64, np.float32],
-        ensure_all_finite=True,
-        ensure_min_samples=2,
-    )
+    # Finite values near the float limits overflow scikit-learn's quick sum check, which
+    # then checks every value; the warning the sum raises is noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        X, y = validate_data(
+            estimator,
+            X,
+            y,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=True,
+            ensure_min_samples=2,
+        )
     return X, y
 
 
 def check_fitted_features(estimator, X, attributes=None):
     """Check ``estimator`` is fitted and validate ``X`` against its feature count."""
     check_is_fitted(estimator, attributes)
-    return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+
+
+def _power_of_two_below(values):
+    """Per entry, a power of two ``f`` with ``f <= |value| < 2 f`` (1 for zeros).
+
+    Dividing by a power of two is exact, so scaling by ``f`` first changes no bit of a
+    result in the normal range and keeps squares and sums of extreme values finite.
+    """
+    _, exponent = np.frexp(np.abs(values))
+    return np.where(values != 0, np.ldexp(1.0, exponent - 1), 1.0).astype(values.dtype)
 
 
 def standardization(X, *, enabled=True, sample_weight=None):
     """Per-column (weighted) mean and scale of ``X``, or zeros and ones when disabled.
 
-    Constant columns get scale 1, so ``(X - mean) / scale`` is always finite.
+    Constant columns get scale 1, so ``(X - mean) / scale`` is always finite. Each column
+    is divided by a power of two near its largest value first, so values near the
+    limits of the float type give finite statistics (``(X - mean) ** 2`` would overflow
+    or underflow).
 
     Examples
     --------
@@ -166,12 +183,33 @@ def standardization(X, *, enabled=True, sample_weight=None):
     >>> mean, scale = standardization(np.array([[0.0, 1.0], [2.0, 1.0]]))
     >>> mean.tolist(), scale.tolist()
     ([1.0, 1.0], [1.0, 1.0])
+    >>> mean, scale = standardization(np.array([[0.0], [2e300]]))
+    >>> mean.tolist(), scale.tolist()
+    ([1e+300], [1e+300])
     """
     if not enabled:
         return np.zeros(X.shape[1], dtype=X.dtype), np.ones(X.shape[1], dtype=X.dtype)
-    mean = np.average(X, axis=0, weights=sample_weight)
-    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    factor = _power_of_two_below(np.max(np.abs(X), axis=0))
+    U = X / factor
+    mean_u = np.average(U, axis=0, weights=sample_weight)
+    std_u = np.sqrt(np.average((U - mean_u) ** 2, axis=0, weights=sample_weight))
+    mean, scale = mean_u * factor, std_u * factor
     return mean.astype(X.dtype), np.where(scale > 0, scale, 1.0).astype(X.dtype)
+
+
+def standardize(X, mean, scale):
+    """``(X - mean) / scale``, computed without overflow for values near the float limits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.base import standardize
+    >>> standardize(np.array([[-1e308], [1e308]]), np.array([0.0]), np.array([1e308]))
+    array([[-1.],
+           [ 1.]])
+    """
+    factor = _power_of_two_below(scale)
+    return (X / factor - mean / factor) / (scale / factor)
 
 
 def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=1):

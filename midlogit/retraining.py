@@ -8,12 +8,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import LinearHeadMixin, balanced_indices, standardization, validate_xy
+from .base import (
+    LinearHeadMixin,
+    balanced_indices,
+    standardization,
+    standardize,
+    validate_xy,
+)
 
 __all__ = ["LastLayerRetrainer"]
 
 # scikit-learn 1.8 replaced `penalty` by `l1_ratio` in LogisticRegression.
 _L1_RATIO_API = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 8)
+
+# Without standardisation, lbfgs and liblinear fail silently (a constant head) on
+# features of magnitude about 1e15 (liblinear) to 1e30 (lbfgs); refuse above this.
+_RAW_LIMIT = 1e10
 
 
 class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
@@ -32,7 +42,9 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     C : float, default=1.0
         Inverse regularisation strength.
     standardize : bool, default=True
-        Standardise each embedding dimension before fitting.
+        Standardise each embedding dimension before fitting (computed so that values
+        near the float limits stay finite). With ``False`` the solver sees the
+        embeddings as they are, and values above 1e10 in magnitude are refused.
     class_weight : "balanced", dict or None, default="balanced"
         Class weights of each fit (see :class:`~sklearn.linear_model.LogisticRegression`).
     n_subsamples : int, default=1
@@ -128,10 +140,11 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                 )
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
+        self._check_magnitude(X)
         self.mean_, self.scale_ = standardization(
             X, enabled=self.standardize, sample_weight=sample_weight
         )
-        Z = (X - self.mean_) / self.scale_
+        Z = standardize(X, self.mean_, self.scale_) if self.standardize else X
 
         rng = check_random_state(self.random_state)
         if groups is not None:
@@ -167,10 +180,35 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
             intercepts.append(intercept)
         coef = np.mean(coefs, axis=0)
         intercept = np.mean(intercepts, axis=0)
-        self.coef_ = coef / self.scale_
-        self.intercept_ = intercept - self.coef_ @ self.mean_
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.coef_ = coef / self.scale_
+            self.intercept_ = intercept - self.coef_ @ self.mean_
+        if not (np.all(np.isfinite(self.coef_)) and np.all(np.isfinite(self.intercept_))):
+            raise ValueError(
+                "The head's coefficients on the raw embeddings overflow: X's columns vary "
+                f"by as little as {self.scale_.min():.3g}, so folding the standardisation "
+                "into coef_ divides by it. Multiply X by a constant (e.g. 1 / that "
+                "value) before fitting."
+            )
         self.n_iter_ = np.array([len(subsets)])
         return self
+
+    def _check_magnitude(self, X):
+        """Refuse values whose magnitude the solver cannot work with."""
+        peak = float(np.max(np.abs(X)))
+        info = np.finfo(X.dtype)
+        if 0 < peak < info.tiny:
+            raise ValueError(
+                f"X's largest absolute value is {peak:.3g}, below the smallest normal "
+                f"{X.dtype} ({info.tiny:.3g}): every value is subnormal and has lost "
+                "precision. Multiply X by a constant (e.g. 1e300) before fitting."
+            )
+        if not self.standardize and peak > _RAW_LIMIT:
+            raise ValueError(
+                f"X's largest absolute value is {peak:.3g}; with standardize=False the "
+                f"solver works on X as given and is reliable up to {_RAW_LIMIT:.0e}. Use "
+                "standardize=True (the default) or rescale X."
+            )
 
     def _check_params(self):
         if self.penalty not in ("l1", "l2"):
