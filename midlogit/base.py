@@ -151,6 +151,41 @@ def validate_xy(estimator, X, y, *, reset=True):
     return X, y
 
 
+def check_sample_weight(sample_weight, n_samples):
+    """Validate per-row weights: a float array of ``n_samples`` finite values >= 0.
+
+    Examples
+    --------
+    >>> from midlogit.base import check_sample_weight
+    >>> check_sample_weight([1, 2], 2).tolist()
+    [1.0, 2.0]
+    """
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must hold numbers, one per row ({exc}).") from exc
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}; expected ({n_samples},), one weight "
+            "per row."
+        )
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if bad.size:
+        raise ValueError(
+            f"sample_weight holds NaN or infinite values (rows {bad[:5].tolist()}"
+            f"{', ...' if bad.size > 5 else ''}); give every row a finite weight."
+        )
+    negative = np.flatnonzero(weights < 0)
+    if negative.size:
+        raise ValueError(
+            f"sample_weight holds negative values (rows {negative[:5].tolist()}"
+            f"{', ...' if negative.size > 5 else ''}); weights must be >= 0."
+        )
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
+    return weights
+
+
 def check_fitted_features(estimator, X, attributes=None):
     """Check ``estimator`` is fitted and validate ``X`` against its feature count."""
     check_is_fitted(estimator, attributes)

@@ -11,6 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 from .base import (
     LinearHeadMixin,
     balanced_indices,
+    check_sample_weight,
+    shown_label,
     standardization,
     standardize,
     validate_xy,
@@ -132,14 +134,8 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                 "two. If the rows came from a selector, widen its band."
             )
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (X.shape[0],):
-                raise ValueError(
-                    f"sample_weight has shape {sample_weight.shape}; expected "
-                    f"({X.shape[0]},), one weight per row."
-                )
-            if not sample_weight.sum() > 0:
-                raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
+            sample_weight = check_sample_weight(sample_weight, X.shape[0])
+            self._check_class_weights(y_codes, sample_weight, "")
         self._check_magnitude(X)
         self.mean_, self.scale_ = standardization(
             X, enabled=self.standardize, sample_weight=sample_weight
@@ -170,6 +166,8 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                     "A group-balanced subsample lacks a class; groups must be finer than "
                     "the classes (e.g. (class, attribute) pairs)."
                 )
+            if sample_weight is not None and len(subsets) > 1:
+                self._check_class_weights(y_codes[rows], sample_weight[rows], " in a subsample")
             coef, intercept = self._fit_one(
                 Z[rows],
                 y_codes[rows],
@@ -192,6 +190,17 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
             )
         self.n_iter_ = np.array([len(subsets)])
         return self
+
+    def _check_class_weights(self, y_codes, sample_weight, where):
+        """Refuse a class whose rows all have zero weight: the head could not learn it."""
+        totals = np.bincount(y_codes, weights=sample_weight, minlength=self.classes_.size)
+        empty = np.flatnonzero(totals == 0)
+        if empty.size:
+            raise ValueError(
+                f"Class {shown_label(self.classes_[empty[0]])} has zero total "
+                f"sample_weight{where}, so the head cannot learn it; give some of its rows "
+                "a positive weight, or leave the class out of y."
+            )
 
     def _check_magnitude(self, X):
         """Refuse values whose magnitude the solver cannot work with."""

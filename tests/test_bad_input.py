@@ -398,3 +398,27 @@ def test_pipeline_does_not_modify_inputs():
     clone(pipe).fit(X, y, groupbalancedsampler__groups=groups, lastlayerretrainer__groups=groups)
     for array, original in zip((X, y, groups), originals):
         np.testing.assert_array_equal(array, original)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (-1.0, r"negative values \(rows \[3\]\); weights must be >= 0"),
+        (np.nan, r"NaN or infinite values \(rows \[3\]\)"),
+        (np.inf, r"NaN or infinite values \(rows \[3\]\)"),
+    ],
+)
+def test_sample_weight_negative_nan_or_infinite(bad, message):
+    X, y, _ = toy()
+    weights = np.ones(40)
+    weights[3] = bad
+    with pytest.raises(ValueError, match=message):
+        LastLayerRetrainer().fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("n_subsamples", [1, 3])
+def test_sample_weight_zero_on_a_whole_class(n_subsamples):
+    X, y, _ = toy()
+    weights = np.where(y == y[0], 0.0, 1.0)
+    with pytest.raises(ValueError, match="Class .* has zero total sample_weight"):
+        LastLayerRetrainer(n_subsamples=n_subsamples).fit(X, y, sample_weight=weights)
