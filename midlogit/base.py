@@ -7,6 +7,8 @@ A *sampler* has ``fit_resample(X, y, **params) -> (X_res, y_res)`` and records, 
 This is imbalanced-learn's protocol, written without its private scikit-learn imports.
 """
 
+import numbers
+
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import OneToOneFeatureMixin
@@ -102,6 +104,25 @@ class SamplerMixin:
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def is_number(value, *, integer=False):
+    """Whether ``value`` is a real number that is not NaN (an integer when ``integer``).
+
+    Booleans, strings and ``None`` are not numbers here, so a parameter check built on
+    this raises its own message instead of a comparison's TypeError.
+
+    Examples
+    --------
+    >>> from midlogit.base import is_number
+    >>> is_number(0.5), is_number("5"), is_number(True), is_number(2.0, integer=True)
+    (True, False, False, False)
+    """
+    if isinstance(value, bool | np.bool_):
+        return False
+    if integer:
+        return isinstance(value, numbers.Integral)
+    return isinstance(value, numbers.Real) and not np.isnan(value)
 
 
 def shown_label(label):

@@ -12,6 +12,7 @@ from .base import (
     LinearHeadMixin,
     balanced_indices,
     check_sample_weight,
+    is_number,
     shown_label,
     standardization,
     standardize,
@@ -222,12 +223,14 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     def _check_params(self):
         if self.penalty not in ("l1", "l2"):
             raise ValueError(f"penalty must be 'l1' or 'l2', got {self.penalty!r}.")
-        if not (isinstance(self.n_subsamples, int | np.integer) and self.n_subsamples >= 1):
+        if not (is_number(self.n_subsamples, integer=True) and self.n_subsamples >= 1):
             raise ValueError(
                 f"n_subsamples must be a positive integer, got {self.n_subsamples!r}."
             )
-        if not self.C > 0:
-            raise ValueError(f"C must be positive, got {self.C!r}.")
+        if not (is_number(self.C) and 0 < self.C < np.inf):
+            raise ValueError(f"C must be positive (a finite number), got {self.C!r}.")
+        if not (is_number(self.max_iter, integer=True) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}.")
 
     def _logistic_regression(self, rng):
         l1 = self.penalty == "l1"

@@ -346,6 +346,19 @@ INVALID = [
     (LastLayerRetrainer, {"penalty": "elasticnet"}, "penalty must be 'l1' or 'l2'"),
     (LastLayerRetrainer, {"C": 0}, "C must be positive"),
     (LastLayerRetrainer, {"n_subsamples": 0}, "n_subsamples must be a positive integer"),
+    # Wrong types get the same message, not a comparison's TypeError.
+    (LogitBandSelector, {"band_width": None}, r"band_width must be in \(0, 1\]"),
+    (LogitBandSelector, {"band_center": "0.5"}, r"band_center must be in \[0, 1\]"),
+    (LogitBandSelector, {"cv": "5"}, "cv must be an integer of at least 2"),
+    (ErrorSetSelector, {"cv": 1}, "cv must be an integer of at least 2"),
+    (ErrorSetSelector, {"fraction": "0.2"}, r"fraction must be in \(0, 1\]"),
+    (ErrorSetSelector, {"upweight": True}, "upweight must be a positive integer or None"),
+    (ErrorSetSelector, {"upweight": 10**9}, "upweight=1000000000 would repeat the"),
+    (RandomSubsetSampler, {"n_samples": True}, "n_samples must be a count"),
+    (LastLayerRetrainer, {"C": "1"}, "C must be positive"),
+    (LastLayerRetrainer, {"C": float("inf")}, "C must be positive"),
+    (LastLayerRetrainer, {"n_subsamples": True}, "n_subsamples must be a positive integer"),
+    (LastLayerRetrainer, {"max_iter": 0}, "max_iter must be a positive integer"),
 ]
 
 
