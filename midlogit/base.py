@@ -15,7 +15,13 @@ from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices"]
+__all__ = [
+    "SamplerMixin",
+    "LinearHeadMixin",
+    "balanced_indices",
+    "check_sample_weight",
+    "is_number",
+]
 
 
 class SamplerMixin:
