@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
 from .base import SamplerMixin, balanced_indices, is_number, validate_xy
-from .selection import check_cv, class_logits
+from .selection import check_cv, class_logits, estimator_input
 
 __all__ = [
     "ClassBalancedSampler",
@@ -211,10 +211,15 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
                 f"upweight must be a positive integer or None, got {self.upweight!r}."
             )
         check_cv(self.cv)
+        given = X
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
         self.logits_, self.classes_ = class_logits(
-            self.estimator, X, y, cv=self.cv, random_state=self.random_state
+            self.estimator,
+            estimator_input(self.estimator, given, X),
+            y,
+            cv=self.cv,
+            random_state=self.random_state,
         )
         # The estimator's classes_ need not be sorted (e.g. ["b", "a"]): look each label
         # up through a sorter, so codes[i] is the column of y[i]'s logit.

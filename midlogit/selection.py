@@ -27,6 +27,14 @@ def check_cv(cv):
         raise ValueError(f"cv must be an integer of at least 2 (folds), got {cv!r}.")
 
 
+def estimator_input(estimator, given, validated):
+    """What a fitted ``estimator`` is given: the DataFrame ``given`` (so the feature
+    names it was fitted on are checked, without a warning), else the validated array."""
+    if estimator is not None and hasattr(given, "columns"):
+        return given
+    return validated
+
+
 def class_logits(estimator, X, y, *, cv=5, random_state=None):
     """One logit per class for every row, and the class order.
 
@@ -205,10 +213,15 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
 
     def _fit(self, X, y):
         lo_q, hi_q = self._quantile_range()
+        given = X
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
         logits, self.classes_ = class_logits(
-            self.estimator, X, y, cv=self.cv, random_state=self.random_state
+            self.estimator,
+            estimator_input(self.estimator, given, X),
+            y,
+            cv=self.cv,
+            random_state=self.random_state,
         )
         self.logits_ = logits
         self.band_classes_ = self._band_classes(y)

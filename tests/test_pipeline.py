@@ -10,6 +10,7 @@ import pytest
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.decomposition import PCA
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
@@ -617,3 +618,18 @@ def test_pipeline_feature_names_out_and_set_output(data):
         pipe.get_feature_names_out()
     with pytest.raises(ValueError, match="set_output"):
         make_pipeline(CountingScaler(), LastLayerRetrainer()).set_output(transform="pandas")
+
+
+@pytest.mark.parametrize("make", [LogitBandSelector, ErrorSetSelector], ids=lambda m: m.__name__)
+def test_a_head_fitted_on_a_dataframe_scores_the_dataframe_without_a_warning(data, make):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    head = LastLayerRetrainer(random_state=0).fit(frame, labels)
+    selector = make(estimator=FrozenEstimator(head))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        selector.fit_resample(frame, labels)
+    reference = make(estimator=FrozenEstimator(LastLayerRetrainer(random_state=0).fit(X, y)))
+    np.testing.assert_array_equal(selector.sample_indices_, reference.fit(X, y).sample_indices_)
+    with pytest.raises(ValueError, match="same order"):
+        make(estimator=FrozenEstimator(head)).fit(frame[frame.columns[::-1]], labels)
