@@ -1070,7 +1070,8 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                 f"{linear.out_features} outputs but the net predicts {n_classes} classes, "
                 "so it is not the output layer (a module may register its output layer "
                 "before its body). Call fit(X) on the embedder first: it finds the output "
-                "layer with a forward pass."
+                "layer with a forward pass. (make_midlogit_pipeline calls head() before "
+                "any fit, so there register the output layer last.)"
             )
 
     def head(self):
