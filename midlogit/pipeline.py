@@ -157,6 +157,13 @@ class Pipeline(BaseEstimator):
         Steps by name.
     classes_ : ndarray
         The final estimator's classes, for a classifier.
+    feature_names_in_ : ndarray of str
+        The first step's input feature names, when it was fitted on a DataFrame.
+    sample_indices_ : ndarray of int or None
+        After :meth:`fit_resample`: the input rows it returned (``None`` when a sampler
+        changed the rows without saying which).
+    sample_weight_ : ndarray of float or None
+        After :meth:`fit_resample`: the samplers' weights of the returned rows.
 
     See Also
     --------
@@ -170,6 +177,10 @@ class Pipeline(BaseEstimator):
     (``sklearn.set_config(enable_metadata_routing=True)``), pass ``param=value`` and
     request it on the step instead, e.g. ``GroupBalancedSampler().set_fit_request(
     groups=True)``.
+
+    A pipeline holding a sampler may be a step of another one: it then resamples as
+    one sampler (:meth:`fit_resample`) and transforms at predict time, as its steps
+    written out flat would.
 
     Examples
     --------
