@@ -118,6 +118,17 @@ def is_number(value, *, integer=False):
     Booleans, strings and ``None`` are not numbers here, so a parameter check built on
     this raises its own message instead of a comparison's TypeError.
 
+    Parameters
+    ----------
+    value : object
+        The parameter value to test.
+    integer : bool, default=False
+        Require an integer (``2.0`` is not one).
+
+    Returns
+    -------
+    result : bool
+
     Examples
     --------
     >>> from midlogit.base import is_number
@@ -180,6 +191,23 @@ def validate_xy(estimator, X, y, *, reset=True):
 
 def check_sample_weight(sample_weight, n_samples):
     """Validate per-row weights: a float array of ``n_samples`` finite values >= 0.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,)
+        The weights; they must not all be zero.
+    n_samples : int
+        Rows of the data they weight.
+
+    Returns
+    -------
+    weights : ndarray of float64, shape (n_samples,)
+        The weights as float64 (the input itself when it already is; never modified).
+
+    Raises
+    ------
+    ValueError
+        Wrong length, non-numeric, NaN, infinite or negative values, or a zero sum.
 
     Examples
     --------
