@@ -634,6 +634,44 @@ def _last_linear(module):
     return name
 
 
+def _output_linear(module, X, device):
+    """Name of the ``nn.Linear`` whose output is the module's output on two rows of ``X``.
+
+    Registration order says nothing about the order of the forward pass (a hand-written
+    module may register its output layer first), so the layer is found by a forward
+    hook on every ``nn.Linear``. ``None`` when no ``nn.Linear`` gives the output (for
+    example when the module applies a softmax after it) or the rows do not fit the
+    module (the forward pass proper then reports it).
+    """
+    outputs = {}
+    handles = [
+        sub.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
+        for name, sub in module.named_modules()
+        if isinstance(sub, nn.Linear)
+    ]
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.require(X[:2], requirements="CW")).to(device)
+            output = module(batch)
+    except RuntimeError:
+        return None
+    finally:
+        for handle in handles:
+            handle.remove()
+        module.train(was_training)
+    if isinstance(output, tuple | list):
+        output = output[0]
+    for name, value in outputs.items():
+        if value is output:
+            return name
+    for name, value in reversed(outputs.items()):
+        if value.shape == output.shape and torch.equal(value, output):
+            return name
+    return None
+
+
 def _layer_names(module):
     return [name for name, _ in module.named_modules() if name]
 
@@ -649,9 +687,13 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
     never retrains or alters the backbone.
 
     ``transform`` runs the module in eval mode without gradients, in batches, on the
-    net's device, and returns float32 embeddings: the input of the module's last
-    ``nn.Linear`` (registration order), or the flattened output of the submodule
-    ``layer``. The same pass gives the logits (:meth:`logits`).
+    net's device, and returns float32 embeddings: the input of the module's output
+    layer, or the flattened output of the submodule ``layer``. The output layer is the
+    ``nn.Linear`` whose output is the module's output, found with a forward hook on two
+    rows at ``fit`` (registration order says nothing about it: a hand-written module may
+    register its output layer first); before ``fit``, :meth:`head` takes the last
+    registered ``nn.Linear`` and refuses when its width does not match the net's
+    classes. The same pass gives the logits (:meth:`logits`).
 
     **Cache.** Embeddings and logits are kept in a process-wide cache (LRU, bounded
     by bytes: :func:`set_cache_limit`) keyed on a fingerprint of the module's weights
@@ -676,7 +718,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         sized to the data, for 2-D tables.
     layer : str or None, default=None
         Name (as in ``module.named_modules()``) of the submodule whose output is the
-        embedding. ``None`` takes the input of the last ``nn.Linear``.
+        embedding. ``None`` takes the input of the output ``nn.Linear``.
     frozen : bool, default=False
         Use ``net`` as trained; ``fit`` only checks the input.
     batch_size : int, default=256
@@ -697,10 +739,13 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Labels of the logits, in column order.
     layer_ : str
-        Name of the submodule that gives the embedding (for ``layer=None`` the last
+        Name of the submodule that gives the embedding (for ``layer=None`` the output
         ``nn.Linear``, whose input is taken).
     n_features_in_ : int
         Columns of ``X`` (channels for images).
+    n_embedding_dims_ : int
+        Width of the embeddings; :meth:`get_feature_names_out` names them, so
+        ``set_output(transform="pandas")`` works.
 
     See Also
     --------
@@ -766,9 +811,13 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             "trained net with frozen=True)."
         )
 
-    def _resolve_layer(self, module):
+    def _resolve_layer(self, module, X=None, device="cpu"):
+        """The embedding layer's name; for ``layer=None`` the net's output ``nn.Linear``,
+        found by a forward pass on ``X`` when given, else the last registered one."""
         if self.layer is None:
-            name = _last_linear(module)
+            name = None if X is None else _output_linear(module, X, device)
+            if name is None:
+                name = _last_linear(module)
             if name is None:
                 raise ValueError(
                     f"The module {type(module).__name__} has no nn.Linear layer, so "
@@ -817,13 +866,16 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         self._check_params()
         if self.frozen:
             net = self._check_net(self.net)
-            classes = _net_classes(net, _logit_count(net.module_))
             if y is None:
-                self._validate_X(X, reset=True)
+                X = self._validate_X(X, reset=True)
             else:
-                _, y = validate_data(
+                X, y = validate_data(
                     self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True
                 )
+            layer = self._resolve_layer(net.module_, X, net.device)
+            output = layer if self.layer is None else _output_linear(net.module_, X, net.device)
+            classes = _net_classes(net, _logit_count(net.module_, output))
+            if y is not None:
                 unknown = np.setdiff1d(np.unique(y), classes)
                 if unknown.size:
                     raise ValueError(
@@ -832,8 +884,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                         "net's labels."
                     )
             self.net_ = net
-            self.layer_ = self._resolve_layer(net.module_)
+            self.layer_ = layer
             self.classes_ = classes
+            self._record_width(X)
             return self
 
         X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True)
@@ -878,15 +931,18 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             if seed is not None:
                 torch.manual_seed(seed)
             net.fit(X, codes.astype(np.int64))
-        n_outputs = _logit_count(net.module_)
+        layer = self._resolve_layer(net.module_, X, net.device)
+        output = layer if self.layer is None else _output_linear(net.module_, X, net.device)
+        n_outputs = _logit_count(net.module_, output)
         if n_outputs is not None and n_outputs != classes.size:
             raise ValueError(
-                f"The module's last nn.Linear has {n_outputs} outputs but y holds "
+                f"The module's output layer has {n_outputs} outputs but y holds "
                 f"{classes.size} classes; build the module with n_classes={classes.size}."
             )
         self.net_ = net
-        self.layer_ = self._resolve_layer(net.module_)
+        self.layer_ = layer
         self.classes_ = classes
+        self._record_width(X)
         return self
 
     def _check_params(self):
@@ -917,7 +973,9 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         self._check_params()
         X = self._validate_X(X, reset=False)
         module = net.module_
-        layer = self.layer_ if hasattr(self, "net_") else self._resolve_layer(module)
+        layer = (
+            self.layer_ if hasattr(self, "net_") else self._resolve_layer(module, X, net.device)
+        )
         if not self.cache:
             embeddings, logits = _forward(
                 module, layer, self.layer is None, X, self.batch_size, net.device
@@ -982,6 +1040,38 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         """
         return self.embed(X)[1]
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding dimensions: ``skorchembedder0``, ``skorchembedder1``, ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the embedding dimensions are not input columns.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        self._fitted_net()  # NotFittedError before fit (or without a frozen net)
+        if hasattr(self, "n_embedding_dims_"):
+            width = self.n_embedding_dims_
+        elif self.layer is None:
+            width = self._final_linear("get_feature_names_out()")[2].in_features
+        else:
+            raise NotFittedError(
+                f"The width of layer {self.layer!r} is known after fit; call fit(X) first."
+            )
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(width)], dtype=object)
+
+    def _record_width(self, X):
+        """Set ``n_embedding_dims_`` (one row through the net when ``layer`` is set)."""
+        module = self.net_.module_
+        if self.layer is None:
+            self.n_embedding_dims_ = module.get_submodule(self.layer_).in_features
+        else:
+            self.n_embedding_dims_ = self.embed(X[:1])[0].shape[1]
+
     # -- the final layer
 
     def _final_linear(self, what):
@@ -991,8 +1081,29 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                 f"{what} needs the default embedding (the input of the last nn.Linear), "
                 f"but layer={self.layer!r}; use SkorchEmbedder(net, layer=None)."
             )
-        name = self._resolve_layer(net.module_)
+        if hasattr(self, "net_"):
+            name = self.layer_
+        else:
+            name = self._resolve_layer(net.module_)
+            self._check_unfitted_head(net, name, what)
         return net, name, net.module_.get_submodule(name)
+
+    def _check_unfitted_head(self, net, name, what):
+        """Before fit (no rows to run), the last registered nn.Linear must fit the net."""
+        try:
+            n_classes = len(net.classes_)
+        except (AttributeError, TypeError):
+            return
+        linear = net.module_.get_submodule(name)
+        if linear.out_features != n_classes:
+            raise ValueError(
+                f"{what}: the last registered nn.Linear ({name!r}) has "
+                f"{linear.out_features} outputs but the net predicts {n_classes} classes, "
+                "so it is not the output layer (a module may register its output layer "
+                "before its body). Call fit(X) on the embedder first: it finds the output "
+                "layer with a forward pass. (make_midlogit_pipeline calls head() before "
+                "any fit, so there register the output layer last.)"
+            )
 
     def head(self):
         """The net's final layer as a fitted :class:`LinearHead`.
@@ -1089,9 +1200,12 @@ def _net_classes(net, n_outputs):
     return classes
 
 
-def _logit_count(module):
-    name = _last_linear(module)
-    return None if name is None else module.get_submodule(name).out_features
+def _logit_count(module, name=None):
+    """Outputs of the ``nn.Linear`` ``name`` (default: the last registered one)."""
+    name = _last_linear(module) if name is None else name
+    if name is None or not isinstance(module.get_submodule(name), nn.Linear):
+        return None
+    return module.get_submodule(name).out_features
 
 
 def _forward(module, layer, take_input, X, batch_size, device):

@@ -7,12 +7,21 @@ A *sampler* has ``fit_resample(X, y, **params) -> (X_res, y_res)`` and records, 
 This is imbalanced-learn's protocol, written without its private scikit-learn imports.
 """
 
+import numbers
+
 import numpy as np
 from scipy.special import expit, softmax
+from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["SamplerMixin", "LinearHeadMixin", "balanced_indices"]
+__all__ = [
+    "SamplerMixin",
+    "LinearHeadMixin",
+    "balanced_indices",
+    "check_sample_weight",
+    "is_number",
+]
 
 
 class SamplerMixin:
@@ -69,18 +78,68 @@ class SamplerMixin:
 
         Returns
         -------
-        X_res : ndarray of shape (n_kept, n_features)
-            The kept rows, in the order of ``sample_indices_``.
-        y_res : ndarray of shape (n_kept,)
-            Their labels.
+        X_res : ndarray or DataFrame of shape (n_kept, n_features)
+            The kept rows, in the order of ``sample_indices_`` (a DataFrame when ``X``
+            is one).
+        y_res : ndarray or Series of shape (n_kept,)
+            Their labels (a Series when ``y`` is one).
         """
-        X, y = self._fit(X, y, **params)
-        return X[self.sample_indices_], y[self.sample_indices_]
+        X_valid, y_valid = self._fit(X, y, **params)
+        rows = self.sample_indices_
+        # A DataFrame or Series comes back as one, with its columns, dtypes and index.
+        X_res = X.iloc[rows] if hasattr(X, "iloc") else X_valid[rows]
+        y_res = y.iloc[rows] if hasattr(y, "iloc") else y_valid[rows]
+        return X_res, y_res
+
+    def get_feature_names_out(self, input_features=None):
+        """The input feature names: a sampler keeps every column.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names to check against ``feature_names_in_`` and return; ``None`` gives
+            ``feature_names_in_``, or ``x0, x1, ...`` when fit saw no names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        return OneToOneFeatureMixin.get_feature_names_out(self, input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def is_number(value, *, integer=False):
+    """Whether ``value`` is a real number that is not NaN (an integer when ``integer``).
+
+    Booleans, strings and ``None`` are not numbers here, so a parameter check built on
+    this raises its own message instead of a comparison's TypeError.
+
+    Parameters
+    ----------
+    value : object
+        The parameter value to test.
+    integer : bool, default=False
+        Require an integer (``2.0`` is not one).
+
+    Returns
+    -------
+    result : bool
+
+    Examples
+    --------
+    >>> from midlogit.base import is_number
+    >>> is_number(0.5), is_number("5"), is_number(True), is_number(2.0, integer=True)
+    (True, False, False, False)
+    """
+    if isinstance(value, bool | np.bool_):
+        return False
+    if integer:
+        return isinstance(value, numbers.Integral)
+    return isinstance(value, numbers.Real) and not np.isnan(value)
 
 
 def shown_label(label):
@@ -115,28 +174,97 @@ def validate_xy(estimator, X, y, *, reset=True):
     """
     if y is not None:
         check_shapes(X, y)
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        reset=reset,
-        dtype=[np.float64, np.float32],
-        ensure_all_finite=True,
-        ensure_min_samples=2,
-    )
+    # Finite values near the float limits overflow scikit-learn's quick sum check, which
+    # then checks every value; the warning the sum raises is noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        X, y = validate_data(
+            estimator,
+            X,
+            y,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=True,
+            ensure_min_samples=2,
+        )
     return X, y
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Validate per-row weights: a float array of ``n_samples`` finite values >= 0.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,)
+        The weights; they must not all be zero.
+    n_samples : int
+        Rows of the data they weight.
+
+    Returns
+    -------
+    weights : ndarray of float64, shape (n_samples,)
+        The weights as float64 (the input itself when it already is; never modified).
+
+    Raises
+    ------
+    ValueError
+        Wrong length, non-numeric, NaN, infinite or negative values, or a zero sum.
+
+    Examples
+    --------
+    >>> from midlogit.base import check_sample_weight
+    >>> check_sample_weight([1, 2], 2).tolist()
+    [1.0, 2.0]
+    """
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must hold numbers, one per row ({exc}).") from exc
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}; expected ({n_samples},), one weight "
+            "per row."
+        )
+    bad = np.flatnonzero(~np.isfinite(weights))
+    if bad.size:
+        raise ValueError(
+            f"sample_weight holds NaN or infinite values (rows {bad[:5].tolist()}"
+            f"{', ...' if bad.size > 5 else ''}); give every row a finite weight."
+        )
+    negative = np.flatnonzero(weights < 0)
+    if negative.size:
+        raise ValueError(
+            f"sample_weight holds negative values (rows {negative[:5].tolist()}"
+            f"{', ...' if negative.size > 5 else ''}); weights must be >= 0."
+        )
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
+    return weights
 
 
 def check_fitted_features(estimator, X, attributes=None):
     """Check ``estimator`` is fitted and validate ``X`` against its feature count."""
     check_is_fitted(estimator, attributes)
-    return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+
+
+def _power_of_two_below(values):
+    """Per entry, a power of two ``f`` with ``f <= |value| < 2 f`` (1 for zeros).
+
+    Dividing by a power of two is exact, so scaling by ``f`` first changes no bit of a
+    result in the normal range and keeps squares and sums of extreme values finite.
+    """
+    _, exponent = np.frexp(np.abs(values))
+    return np.where(values != 0, np.ldexp(1.0, exponent - 1), 1.0).astype(values.dtype)
 
 
 def standardization(X, *, enabled=True, sample_weight=None):
     """Per-column (weighted) mean and scale of ``X``, or zeros and ones when disabled.
 
-    Constant columns get scale 1, so ``(X - mean) / scale`` is always finite.
+    Constant columns get scale 1, so ``(X - mean) / scale`` is always finite. Each column
+    is divided by a power of two near its largest value first, so values near the
+    limits of the float type give finite statistics (``(X - mean) ** 2`` would overflow
+    or underflow).
 
     Examples
     --------
@@ -145,12 +273,33 @@ def standardization(X, *, enabled=True, sample_weight=None):
     >>> mean, scale = standardization(np.array([[0.0, 1.0], [2.0, 1.0]]))
     >>> mean.tolist(), scale.tolist()
     ([1.0, 1.0], [1.0, 1.0])
+    >>> mean, scale = standardization(np.array([[0.0], [2e300]]))
+    >>> mean.tolist(), scale.tolist()
+    ([1e+300], [1e+300])
     """
     if not enabled:
         return np.zeros(X.shape[1], dtype=X.dtype), np.ones(X.shape[1], dtype=X.dtype)
-    mean = np.average(X, axis=0, weights=sample_weight)
-    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    factor = _power_of_two_below(np.max(np.abs(X), axis=0))
+    U = X / factor
+    mean_u = np.average(U, axis=0, weights=sample_weight)
+    std_u = np.sqrt(np.average((U - mean_u) ** 2, axis=0, weights=sample_weight))
+    mean, scale = mean_u * factor, std_u * factor
     return mean.astype(X.dtype), np.where(scale > 0, scale, 1.0).astype(X.dtype)
+
+
+def standardize(X, mean, scale):
+    """``(X - mean) / scale``, computed without overflow for values near the float limits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.base import standardize
+    >>> standardize(np.array([[-1e308], [1e308]]), np.array([0.0]), np.array([1e308]))
+    array([[-1.],
+           [ 1.]])
+    """
+    factor = _power_of_two_below(scale)
+    return (X / factor - mean / factor) / (scale / factor)
 
 
 def balanced_indices(groups, *, mode="undersample", random_state=None, min_size=1):

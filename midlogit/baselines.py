@@ -7,15 +7,13 @@ SELF style: the extremes, where midlogit keeps the mid-range), and
 ``GroupBalancedSampler`` needs group labels (the data side of DFR).
 """
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
-from .base import SamplerMixin, balanced_indices, validate_xy
-from .selection import class_logits
+from .base import SamplerMixin, balanced_indices, is_number, validate_xy
+from .selection import check_cv, class_logits, estimator_input
 
 __all__ = [
     "ClassBalancedSampler",
@@ -23,6 +21,10 @@ __all__ = [
     "ErrorSetSelector",
     "GroupBalancedSampler",
 ]
+
+
+# ErrorSetSelector refuses to return more than this many times its input rows.
+_MAX_GROWTH = 1000
 
 
 def _check_sampling(sampling):
@@ -106,9 +108,9 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
         n = y.shape[0]
-        if isinstance(self.n_samples, numbers.Integral) and 1 <= self.n_samples <= n:
+        if is_number(self.n_samples, integer=True) and 1 <= self.n_samples <= n:
             total = int(self.n_samples)
-        elif isinstance(self.n_samples, numbers.Real) and 0 < self.n_samples <= 1:
+        elif is_number(self.n_samples) and 0 < self.n_samples <= 1:
             total = max(1, round(float(self.n_samples) * n))
         else:
             raise ValueError(
@@ -148,8 +150,9 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
     fraction : float, default=0.2
         With ``"lowest_logit"``, the fraction of each class kept.
     upweight : int or None, default=20
-        JTT: return every row plus the error set repeated ``upweight - 1`` more times.
-        ``None`` returns the error set alone (SELF style).
+        JTT: return every row plus the error set repeated ``upweight - 1`` more times
+        (refused when that is more than 1000 times the input rows). ``None`` returns
+        the error set alone (SELF style).
     cv : int, default=5
         Folds of the out-of-fold logits.
     random_state : int, RandomState instance or None, default=None
@@ -199,20 +202,29 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
             raise ValueError(
                 f"selection must be 'errors' or 'lowest_logit', got {self.selection!r}."
             )
-        if not 0 < self.fraction <= 1:
+        if not (is_number(self.fraction) and 0 < self.fraction <= 1):
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}.")
         if self.upweight is not None and not (
-            isinstance(self.upweight, numbers.Integral) and self.upweight >= 1
+            is_number(self.upweight, integer=True) and self.upweight >= 1
         ):
             raise ValueError(
                 f"upweight must be a positive integer or None, got {self.upweight!r}."
             )
+        check_cv(self.cv)
+        given = X
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
         self.logits_, self.classes_ = class_logits(
-            self.estimator, X, y, cv=self.cv, random_state=self.random_state
+            self.estimator,
+            estimator_input(self.estimator, given, X),
+            y,
+            cv=self.cv,
+            random_state=self.random_state,
         )
-        codes = np.searchsorted(self.classes_, y)
+        # The estimator's classes_ need not be sorted (e.g. ["b", "a"]): look each label
+        # up through a sorter, so codes[i] is the column of y[i]'s logit.
+        sorter = np.argsort(self.classes_, kind="stable")
+        codes = sorter[np.searchsorted(self.classes_, y, sorter=sorter)]
         if self.selection == "errors":
             error_set = np.flatnonzero(self.logits_.argmax(axis=1) != codes)
         else:
@@ -232,6 +244,13 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
                 )
             self.sample_indices_ = error_set
         else:
+            n_rows = y.shape[0] + error_set.size * (int(self.upweight) - 1)
+            if n_rows > _MAX_GROWTH * y.shape[0]:
+                raise ValueError(
+                    f"upweight={self.upweight} would repeat the {error_set.size} error rows "
+                    f"into {n_rows} rows, more than {_MAX_GROWTH} times the {y.shape[0]} "
+                    "input rows; JTT uses upweight between about 5 and 100."
+                )
             repeats = np.tile(error_set, self.upweight - 1)
             self.sample_indices_ = np.concatenate([np.arange(y.shape[0]), repeats])
         return X, y

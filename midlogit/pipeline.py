@@ -26,7 +26,7 @@ from sklearn.utils.metadata_routing import (
     process_routing,
 )
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, check_memory
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 __all__ = ["Pipeline", "make_pipeline"]
 
@@ -38,6 +38,17 @@ _PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_f
 
 def _is_sampler(step):
     return hasattr(step, "fit_resample")
+
+
+def _resamples(step):
+    """Whether ``step`` changes the rows during fit (a sampler, or a Pipeline holding one)."""
+    if isinstance(step, Pipeline):
+        return step._has_sampler()
+    return _is_sampler(step)
+
+
+def _is_transformer(step):
+    return hasattr(step, "transform") and hasattr(step, "fit")
 
 
 def _is_passthrough(step):
@@ -55,27 +66,54 @@ def _final_has(method):
     return check
 
 
-def _fit_transform_one(transformer, X, y, params):
-    return transformer.fit_transform(X, y, **params), transformer
+def _can_resample(self):
+    """A pipeline resamples when its final step does, or when it holds a sampler and ends
+    in a transformer or ``"passthrough"`` (then it resamples and transforms, like the
+    same steps written out flat in an outer pipeline)."""
+    final = self._final_estimator
+    if _is_passthrough(final) or _is_transformer(final):
+        return self._has_sampler()
+    return _is_sampler(final)
 
 
-def _with_derived(step_params, derived, name):
-    """The final step's fit parameters with the samplers' weights and groups added."""
-    step_params = dict(step_params)
+def _routing_enabled():
+    return bool(sklearn.get_config().get("enable_metadata_routing", False))
+
+
+def _with_derived(params, derived, name):
+    """The final step's fit parameters with the samplers' weights and groups added.
+
+    The samplers' ``sample_weight_`` are multiplied into a given ``sample_weight``; their
+    ``sample_groups_`` become ``groups`` (also passing ``groups`` is an error).
+    """
+    params = dict(params)
     if "sample_weight" in derived:
-        given = step_params.get("sample_weight")
+        given = params.get("sample_weight")
         weights = derived["sample_weight"]
-        step_params["sample_weight"] = (
+        params["sample_weight"] = (
             weights if given is None else weights * np.asarray(given, dtype=float)
         )
     if "groups" in derived:
-        if step_params.get("groups") is not None:
+        if params.get("groups") is not None:
             raise ValueError(
                 f"The final step {name!r} got groups from the caller and a sampler set "
                 "sample_groups_; pass one of them (e.g. drop sampling='average')."
             )
-        step_params["groups"] = derived["groups"]
-    return step_params
+        params["groups"] = derived["groups"]
+    return params
+
+
+def _check_features(sampler, X):
+    """Check the columns a skipped sampler would see against those it was fitted on.
+
+    Only 2-D arrays and DataFrames are checked; a later step reports other shapes.
+    """
+    if hasattr(sampler, "n_features_in_") and getattr(X, "ndim", None) == 2:
+        validate_data(sampler, X, reset=False, skip_check_array=True)
+
+
+def _fit_transform_one(transformer, X, y, params):
+    return transformer.fit_transform(X, y, **params), transformer
 
 
 def _n_rows(X):
@@ -88,6 +126,40 @@ def _take_rows(value, indices):
     if hasattr(value, "iloc"):
         return value.iloc[indices]
     return np.asarray(value)[indices]
+
+
+def _compose(name, step, kept, derived, n_before, n_after):
+    """Fold a sampler's ``sample_indices_``, ``sample_weight_`` and ``sample_groups_``
+    into those so far (``derived`` maps ``"sample_weight"`` and ``"groups"`` to arrays
+    aligned with the rows)."""
+    indices = getattr(step, "sample_indices_", None)
+    if indices is None:
+        if n_after != n_before:
+            if derived:
+                raise ValueError(
+                    f"Step {name!r} changed the rows without recording sample_indices_, so "
+                    f"the {' and '.join(derived)} an earlier sampler set cannot follow them."
+                )
+            kept = _UNALIGNED
+    else:
+        indices = np.asarray(indices)
+        if kept is None:
+            kept = indices
+        elif kept is not _UNALIGNED:
+            kept = kept[indices]
+        derived = {key: value[indices] for key, value in derived.items()}
+    step_weight = getattr(step, "sample_weight_", None)
+    if step_weight is not None:
+        step_weight = np.asarray(step_weight, dtype=float)
+        earlier = derived.get("sample_weight")
+        derived = {
+            **derived,
+            "sample_weight": step_weight if earlier is None else earlier * step_weight,
+        }
+    step_groups = getattr(step, "sample_groups_", None)
+    if step_groups is not None:  # a later sampler's labels replace earlier ones
+        derived = {**derived, "groups": np.asarray(step_groups)}
+    return kept, derived
 
 
 class Pipeline(BaseEstimator):
@@ -109,6 +181,16 @@ class Pipeline(BaseEstimator):
         Steps by name.
     classes_ : ndarray
         The final estimator's classes, for a classifier.
+    feature_names_in_ : ndarray of str
+        The first step's input feature names, when it was fitted on a DataFrame.
+    sample_indices_ : ndarray of int or None
+        After :meth:`fit_resample`: the input rows it returned (``None`` when a sampler
+        changed the rows without saying which).
+    sample_weight_ : ndarray of float or None
+        After :meth:`fit_resample`: the samplers' weights of the returned rows.
+    sample_groups_ : ndarray or None
+        After :meth:`fit_resample`: the last sampler's ``sample_groups_`` of the
+        returned rows.
 
     See Also
     --------
@@ -122,6 +204,10 @@ class Pipeline(BaseEstimator):
     (``sklearn.set_config(enable_metadata_routing=True)``), pass ``param=value`` and
     request it on the step instead, e.g. ``GroupBalancedSampler().set_fit_request(
     groups=True)``.
+
+    A pipeline holding a sampler may be a step of another one: it then resamples as
+    one sampler (:meth:`fit_resample`) and transforms at predict time, as its steps
+    written out flat would.
 
     Examples
     --------
@@ -203,10 +289,20 @@ class Pipeline(BaseEstimator):
             if name in ("steps", "memory", "verbose"):
                 raise ValueError(f"Step name {name!r} clashes with a Pipeline parameter.")
         for name, step in self.steps[:-1]:
-            if _is_passthrough(step):
+            if _is_passthrough(step) or isinstance(step, Pipeline):
+                # A nested Pipeline may both resample (at fit) and transform (at predict).
+                if isinstance(step, Pipeline):
+                    step._validate_steps()
+                    if not (_is_sampler(step) or _is_transformer(step)):
+                        raise TypeError(
+                            f"Step {name!r} is a Pipeline ending in "
+                            f"{type(step._final_estimator).__name__}, which neither "
+                            "transforms nor resamples; only the last step may be another "
+                            "estimator."
+                        )
                 continue
             sampler = _is_sampler(step)
-            transformer = hasattr(step, "transform") and hasattr(step, "fit")
+            transformer = _is_transformer(step)
             if sampler and transformer:
                 raise ValueError(
                     f"Step {name!r} ({type(step).__name__}) has both fit_resample and "
@@ -218,6 +314,13 @@ class Pipeline(BaseEstimator):
                     "(fit/transform) nor a sampler (fit_resample); only the last step "
                     "may be another estimator."
                 )
+
+    def _has_sampler(self):
+        """Whether any step resamples rows during fit (nested pipelines included)."""
+        return any(
+            not _is_passthrough(step) and _resamples(step)
+            for _, step in self._named_steps_or_empty()
+        )
 
     @property
     def named_steps(self):
@@ -258,11 +361,69 @@ class Pipeline(BaseEstimator):
         """Number of features the first step saw during fit."""
         return self.steps[0][1].n_features_in_
 
+    @property
+    def feature_names_in_(self):
+        """Names of the features the first step saw during fit (when it saw names)."""
+        return self.steps[0][1].feature_names_in_
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the features the pipeline outputs; samplers keep the names.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names, checked by the first step.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        names = input_features
+        for name, step in self.steps:
+            if _is_passthrough(step):
+                continue
+            if not hasattr(step, "get_feature_names_out"):
+                if _is_sampler(step) and not isinstance(step, Pipeline):
+                    continue  # a sampler drops rows, never columns
+                raise AttributeError(
+                    f"Step {name!r} ({type(step).__name__}) does not provide "
+                    "get_feature_names_out; for the names a final estimator receives, "
+                    "call pipeline[:-1].get_feature_names_out()."
+                )
+            names = step.get_feature_names_out(names)
+        return names
+
+    def set_output(self, *, transform=None):
+        """Set the output container of every step's ``transform`` (e.g. ``"pandas"``).
+
+        Samplers need no setting: they return a DataFrame when given one.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Passed to each step's ``set_output``; ``None`` leaves them unchanged.
+
+        Returns
+        -------
+        self : Pipeline
+        """
+        for name, step in self.steps:
+            if _is_passthrough(step) or transform is None:
+                continue
+            if hasattr(step, "set_output"):
+                step.set_output(transform=transform)
+            elif hasattr(step, "transform"):
+                raise ValueError(
+                    f"Cannot set the output of step {name!r} ({type(step).__name__}): it "
+                    "has no set_output method."
+                )
+        return self
+
     # --- fitting ----------------------------------------------------------------------
     def _step_params(self, method, params):
         """Split ``params`` into one dict per step."""
         names = [name for name, _ in self.steps]
-        if sklearn.get_config().get("enable_metadata_routing", False):
+        if _routing_enabled():
             routed = process_routing(self, method, **params)
             per_step = {}
             for name, step in self.steps:
@@ -286,7 +447,13 @@ class Pipeline(BaseEstimator):
         return per_step
 
     def _fit_steps(self, X, y, params):
-        """Fit every step but the last; return the data and parameters for the last."""
+        """Fit every step but the last.
+
+        Returns the data and parameters for the last step, the indices into ``X`` of the
+        rows left (``None`` when no sampler changed them, ``_UNALIGNED`` when one did
+        without saying which) and what the samplers set for the final step: the product
+        of their ``sample_weight_`` and the last ``sample_groups_``.
+        """
         self._validate_steps()
         per_step = self._step_params("fit", params)
         memory = check_memory(self.memory)
@@ -298,40 +465,14 @@ class Pipeline(BaseEstimator):
         for position, (name, step) in enumerate(self.steps):
             step_params = self._align(per_step.get(name, {}), n_input, kept)
             if position == len(self.steps) - 1:
-                return X, y, _with_derived(step_params, derived, name)
+                return X, y, step_params, kept, derived
             if _is_passthrough(step):
                 continue
             start = time.perf_counter()
-            if _is_sampler(step):
+            if _resamples(step):
                 n_before = _n_rows(X)
                 X, y = step.fit_resample(X, y, **step_params)
-                indices = getattr(step, "sample_indices_", None)
-                if indices is None:
-                    if _n_rows(X) != n_before:
-                        kept = _UNALIGNED
-                        if derived:
-                            raise ValueError(
-                                f"Step {name!r} changed the rows without recording "
-                                f"sample_indices_, so the {' and '.join(derived)} an "
-                                "earlier sampler set cannot follow them."
-                            )
-                else:
-                    indices = np.asarray(indices)
-                    if kept is None:
-                        kept = indices
-                    elif kept is not _UNALIGNED:
-                        kept = kept[indices]
-                    derived = {key: value[indices] for key, value in derived.items()}
-                step_weight = getattr(step, "sample_weight_", None)
-                if step_weight is not None:
-                    step_weight = np.asarray(step_weight, dtype=float)
-                    earlier = derived.get("sample_weight")
-                    derived["sample_weight"] = (
-                        step_weight if earlier is None else earlier * step_weight
-                    )
-                step_groups = getattr(step, "sample_groups_", None)
-                if step_groups is not None:  # a later sampler's cells replace earlier ones
-                    derived["groups"] = np.asarray(step_groups)
+                kept, derived = _compose(name, step, kept, derived, n_before, _n_rows(X))
             else:
                 fitted_input = step if memory.location is None else clone(step)
                 X, fitted = cached_fit_transform(fitted_input, X, y, step_params)
@@ -389,24 +530,35 @@ class Pipeline(BaseEstimator):
         -------
         self : Pipeline
         """
-        Xt, yt, final_params = self._fit_steps(X, y, params)
+        Xt, yt, final_params, _, derived = self._fit_steps(X, y, params)
         final = self._final_estimator
         if not _is_passthrough(final):
-            self._fit_final("fit", Xt, yt, final_params)
+            name = self.steps[-1][0]
+            self._fit_final("fit", Xt, yt, _with_derived(final_params, derived, name))
         return self
 
     @available_if(_final_has("fit_transform"))
     def fit_transform(self, X, y=None, **params):
-        """Fit, then return the final step's transform of the resampled training rows.
+        """Fit, then return the final step's transform of the training rows.
+
+        A pipeline that holds a sampler refuses: its rows at the end of ``fit`` are not
+        the rows of ``X``, so they would not line up with ``y``. Use
+        :meth:`fit_resample` for the resampled rows and their labels.
 
         Returns
         -------
         Xt : ndarray
         """
-        Xt, yt, final_params = self._fit_steps(X, y, params)
-        final = self._final_estimator
-        if _is_passthrough(final):
-            return Xt
+        sampler = next((name for name, step in self.steps if _resamples(step)), None)
+        if sampler is not None:
+            raise ValueError(
+                f"This Pipeline resamples rows during fit (step {sampler!r}), so "
+                "fit_transform cannot return rows that line up with y. Use "
+                "fit_resample(X, y) for the resampled rows and their labels, or "
+                "fit(X, y).transform(X) for every row. As a step of another pipeline, "
+                "nest it in midlogit.pipeline.Pipeline, which resamples through it."
+            )
+        Xt, yt, final_params, _, _ = self._fit_steps(X, y, params)
         return self._fit_final("fit_transform", Xt, yt, final_params)
 
     @available_if(_final_has("fit_predict"))
@@ -417,30 +569,92 @@ class Pipeline(BaseEstimator):
         -------
         y_pred : ndarray
         """
-        Xt, yt, final_params = self._fit_steps(X, y, params)
+        Xt, yt, final_params, _, derived = self._fit_steps(X, y, params)
+        final_params = _with_derived(final_params, derived, self.steps[-1][0])
         return self._fit_final("fit_predict", Xt, yt, final_params)
 
-    @available_if(_final_has("fit_resample"))
+    @available_if(_can_resample)
     def fit_resample(self, X, y, **params):
-        """Fit, then return the final sampler's resampled rows.
+        """Fit, then return the rows and labels the pipeline resampled.
+
+        The pipeline acts as one sampler: its samplers resample, its transformers
+        transform (the final one is fitted on the resampled rows), and
+        ``sample_indices_``, ``sample_weight_`` and ``sample_groups_`` say which input rows
+        came out, with which weights and labels. This is how a pipeline nests in another.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+        y : array-like of shape (n_samples,)
+            Targets.
+        **params : dict
+            ``step__param`` fit parameters (or routed metadata).
 
         Returns
         -------
-        X_res, y_res : ndarray
+        X_res : array-like of shape (n_kept, n_features_out)
+            The resampled rows, transformed.
+        y_res : array-like of shape (n_kept,)
+            Their labels.
         """
-        Xt, yt, final_params = self._fit_steps(X, y, params)
-        return self._fit_final("fit_resample", Xt, yt, final_params)
+        n_input = _n_rows(X)
+        Xt, yt, final_params, kept, derived = self._fit_steps(X, y, params)
+        name, final = self.steps[-1]
+        start = time.perf_counter()
+        if _is_passthrough(final):
+            X_res, y_res = Xt, yt
+        elif _resamples(final):
+            n_before = _n_rows(Xt)
+            X_res, y_res = final.fit_resample(Xt, yt, **final_params)
+            kept, derived = _compose(name, final, kept, derived, n_before, _n_rows(X_res))
+        elif hasattr(final, "fit_transform"):
+            X_res, y_res = final.fit_transform(Xt, yt, **final_params), yt
+        else:
+            X_res, y_res = final.fit(Xt, yt, **final_params).transform(Xt), yt
+        if not _is_passthrough(final):
+            self._log_fit(len(self.steps) - 1, start)
+        if kept is None:
+            kept = np.arange(n_input)
+        self.sample_indices_ = None if kept is _UNALIGNED else kept
+        self.sample_weight_ = derived.get("sample_weight")
+        self.sample_groups_ = derived.get("groups")
+        return X_res, y_res
 
     # --- inference: samplers are skipped ----------------------------------------------
-    def _transform_input(self, X):
-        for _, step in self.steps[:-1]:
-            if _is_passthrough(step) or _is_sampler(step):
-                continue
-            X = step.transform(X)
+    def _transform_input(self, X, routed=None):
+        """Apply the transformers before the last step, skipping (and checking) samplers."""
+        for name, step in self.steps[:-1]:
+            X = self._infer_step(name, step, X, routed)
         return X
 
+    @staticmethod
+    def _infer_step(name, step, X, routed):
+        """What ``step`` does to ``X`` at predict time."""
+        if _is_passthrough(step):
+            return X
+        params = {} if routed is None else routed[name].get("transform", {})
+        if isinstance(step, Pipeline) and step._has_sampler():
+            return step._transform_skipping_samplers(X, **params)
+        if _is_sampler(step):
+            _check_features(step, X)
+            return X
+        return step.transform(X, **params)
+
+    def _transform_skipping_samplers(self, X, **params):
+        """Predict-time transform of a nested pipeline, final sampler included."""
+        routed = process_routing(self, "transform", **params) if _routing_enabled() else None
+        Xt = self._transform_input(X, routed)
+        name, final = self.steps[-1]
+        return self._infer_step(name, final, Xt, routed)
+
     def _call_final(self, method, X, **params):
-        return getattr(self._final_estimator, method)(self._transform_input(X), **params)
+        name, final = self.steps[-1]
+        if not _routing_enabled():
+            return getattr(final, method)(self._transform_input(X), **params)
+        routed = process_routing(self, method, **params)
+        Xt = self._transform_input(X, routed)
+        return getattr(final, method)(Xt, **routed[name].get(method, {}))
 
     @available_if(_final_has("predict"))
     def predict(self, X, **params):
@@ -492,7 +706,12 @@ class Pipeline(BaseEstimator):
         """
         if sample_weight is not None:
             params["sample_weight"] = sample_weight
-        return self._call_final("score", X, y=y, **params)
+        if not _routing_enabled():
+            return self._final_estimator.score(self._transform_input(X), y, **params)
+        name, final = self.steps[-1]
+        routed = process_routing(self, "score", **params)
+        Xt = self._transform_input(X, routed)
+        return final.score(Xt, y, **routed[name].get("score", {}))
 
     @available_if(_final_has("transform"))
     def transform(self, X, **params):
@@ -502,9 +721,11 @@ class Pipeline(BaseEstimator):
         -------
         Xt : ndarray
         """
-        Xt = self._transform_input(X)
         final = self._final_estimator
-        return Xt if _is_passthrough(final) else final.transform(Xt, **params)
+        if not _routing_enabled():
+            Xt = self._transform_input(X)
+            return Xt if _is_passthrough(final) else final.transform(Xt, **params)
+        return self._transform_skipping_samplers(X, **params)
 
     # --- scikit-learn integration -----------------------------------------------------
     def __sklearn_tags__(self):
@@ -538,8 +759,10 @@ class Pipeline(BaseEstimator):
                     mapping.add(caller=method, callee=method)
                 if hasattr(step, "fit_transform"):
                     mapping.add(caller="fit", callee="fit_transform")
-            elif not _is_sampler(step):
-                mapping.add(caller="fit", callee="fit_transform")
+            elif isinstance(step, Pipeline) or not _is_sampler(step):
+                # A nested pipeline transforms at predict time even when it resamples.
+                if not _resamples(step):
+                    mapping.add(caller="fit", callee="fit_transform")
                 for method in (*_PREDICT_METHODS, "score", "transform"):
                     mapping.add(caller=method, callee="transform")
             router.add(method_mapping=mapping, **{name: step})

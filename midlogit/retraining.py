@@ -8,12 +8,25 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import LinearHeadMixin, balanced_indices, standardization, validate_xy
+from .base import (
+    LinearHeadMixin,
+    balanced_indices,
+    check_sample_weight,
+    is_number,
+    shown_label,
+    standardization,
+    standardize,
+    validate_xy,
+)
 
 __all__ = ["LastLayerRetrainer"]
 
 # scikit-learn 1.8 replaced `penalty` by `l1_ratio` in LogisticRegression.
 _L1_RATIO_API = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 8)
+
+# Without standardisation, lbfgs and liblinear fail silently (a constant head) on
+# features of magnitude about 1e15 (liblinear) to 1e30 (lbfgs); refuse above this.
+_RAW_LIMIT = 1e10
 
 
 class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
@@ -32,7 +45,9 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     C : float, default=1.0
         Inverse regularisation strength.
     standardize : bool, default=True
-        Standardise each embedding dimension before fitting.
+        Standardise each embedding dimension before fitting (computed so that values
+        near the float limits stay finite). With ``False`` the solver sees the
+        embeddings as they are, and values above 1e10 in magnitude are refused.
     class_weight : "balanced", dict or None, default="balanced"
         Class weights of each fit (see :class:`~sklearn.linear_model.LogisticRegression`).
     n_subsamples : int, default=1
@@ -120,18 +135,13 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                 "two. If the rows came from a selector, widen its band."
             )
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if sample_weight.shape != (X.shape[0],):
-                raise ValueError(
-                    f"sample_weight has shape {sample_weight.shape}; expected "
-                    f"({X.shape[0]},), one weight per row."
-                )
-            if not sample_weight.sum() > 0:
-                raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
+            sample_weight = check_sample_weight(sample_weight, X.shape[0])
+            self._check_class_weights(y_codes, sample_weight, "")
+        self._check_magnitude(X)
         self.mean_, self.scale_ = standardization(
             X, enabled=self.standardize, sample_weight=sample_weight
         )
-        Z = (X - self.mean_) / self.scale_
+        Z = standardize(X, self.mean_, self.scale_) if self.standardize else X
 
         rng = check_random_state(self.random_state)
         if groups is not None:
@@ -157,6 +167,8 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                     "A group-balanced subsample lacks a class; groups must be finer than "
                     "the classes (e.g. (class, attribute) pairs)."
                 )
+            if sample_weight is not None and len(subsets) > 1:
+                self._check_class_weights(y_codes[rows], sample_weight[rows], " in a subsample")
             coef, intercept = self._fit_one(
                 Z[rows],
                 y_codes[rows],
@@ -167,20 +179,58 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
             intercepts.append(intercept)
         coef = np.mean(coefs, axis=0)
         intercept = np.mean(intercepts, axis=0)
-        self.coef_ = coef / self.scale_
-        self.intercept_ = intercept - self.coef_ @ self.mean_
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.coef_ = coef / self.scale_
+            self.intercept_ = intercept - self.coef_ @ self.mean_
+        if not (np.all(np.isfinite(self.coef_)) and np.all(np.isfinite(self.intercept_))):
+            raise ValueError(
+                "The head's coefficients on the raw embeddings overflow: X's columns vary "
+                f"by as little as {self.scale_.min():.3g}, so folding the standardisation "
+                "into coef_ divides by it. Multiply X by a constant (e.g. 1 / that "
+                "value) before fitting."
+            )
         self.n_iter_ = np.array([len(subsets)])
         return self
+
+    def _check_class_weights(self, y_codes, sample_weight, where):
+        """Refuse a class whose rows all have zero weight: the head could not learn it."""
+        totals = np.bincount(y_codes, weights=sample_weight, minlength=self.classes_.size)
+        empty = np.flatnonzero(totals == 0)
+        if empty.size:
+            raise ValueError(
+                f"Class {shown_label(self.classes_[empty[0]])} has zero total "
+                f"sample_weight{where}, so the head cannot learn it; give some of its rows "
+                "a positive weight, or leave the class out of y."
+            )
+
+    def _check_magnitude(self, X):
+        """Refuse values whose magnitude the solver cannot work with."""
+        peak = float(np.max(np.abs(X)))
+        info = np.finfo(X.dtype)
+        if 0 < peak < info.tiny:
+            raise ValueError(
+                f"X's largest absolute value is {peak:.3g}, below the smallest normal "
+                f"{X.dtype} ({info.tiny:.3g}): every value is subnormal and has lost "
+                "precision. Multiply X by a constant (e.g. 1e300) before fitting."
+            )
+        if not self.standardize and peak > _RAW_LIMIT:
+            raise ValueError(
+                f"X's largest absolute value is {peak:.3g}; with standardize=False the "
+                f"solver works on X as given and is reliable up to {_RAW_LIMIT:.0e}. Use "
+                "standardize=True (the default) or rescale X."
+            )
 
     def _check_params(self):
         if self.penalty not in ("l1", "l2"):
             raise ValueError(f"penalty must be 'l1' or 'l2', got {self.penalty!r}.")
-        if not (isinstance(self.n_subsamples, int | np.integer) and self.n_subsamples >= 1):
+        if not (is_number(self.n_subsamples, integer=True) and self.n_subsamples >= 1):
             raise ValueError(
                 f"n_subsamples must be a positive integer, got {self.n_subsamples!r}."
             )
-        if not self.C > 0:
-            raise ValueError(f"C must be positive, got {self.C!r}.")
+        if not (is_number(self.C) and 0 < self.C < np.inf):
+            raise ValueError(f"C must be positive (a finite number), got {self.C!r}.")
+        if not (is_number(self.max_iter, integer=True) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}.")
 
     def _logistic_regression(self, rng):
         l1 = self.penalty == "l1"

@@ -16,9 +16,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import SamplerMixin, shown_label, validate_xy
+from .base import SamplerMixin, is_number, shown_label, validate_xy
 
 __all__ = ["LogitBandSelector", "class_logits"]
+
+
+def check_cv(cv):
+    """Raise a ValueError unless ``cv`` is an integer of at least 2 (folds)."""
+    if not (is_number(cv, integer=True) and cv >= 2):
+        raise ValueError(f"cv must be an integer of at least 2 (folds), got {cv!r}.")
+
+
+def estimator_input(estimator, given, validated):
+    """What a fitted ``estimator`` is given: the DataFrame ``given`` (so the feature
+    names it was fitted on are checked, without a warning), else the validated array."""
+    if estimator is not None and hasattr(given, "columns"):
+        return given
+    return validated
 
 
 def class_logits(estimator, X, y, *, cv=5, random_state=None):
@@ -57,6 +71,7 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
     ((6, 2), [0, 1])
     """
     if estimator is None:
+        check_cv(cv)
         classes, counts = np.unique(y, return_counts=True)
         n_splits = min(cv, counts.min())
         if n_splits < 2:
@@ -198,10 +213,15 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
 
     def _fit(self, X, y):
         lo_q, hi_q = self._quantile_range()
+        given = X
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
         logits, self.classes_ = class_logits(
-            self.estimator, X, y, cv=self.cv, random_state=self.random_state
+            self.estimator,
+            estimator_input(self.estimator, given, X),
+            y,
+            cv=self.cv,
+            random_state=self.random_state,
         )
         self.logits_ = logits
         self.band_classes_ = self._band_classes(y)
@@ -270,12 +290,13 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         return X, y
 
     def _quantile_range(self):
-        if not 0 < self.band_width <= 1:
+        check_cv(self.cv)
+        if not (is_number(self.band_width) and 0 < self.band_width <= 1):
             raise ValueError(
                 f"band_width must be in (0, 1] (a fraction of the quantile range), got "
                 f"{self.band_width!r}."
             )
-        if not 0 <= self.band_center <= 1:
+        if not (is_number(self.band_center) and 0 <= self.band_center <= 1):
             raise ValueError(
                 f"band_center must be in [0, 1] (a quantile), got {self.band_center!r}."
             )

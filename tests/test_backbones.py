@@ -657,3 +657,54 @@ def test_finetune_errors():
 
 def _state_of(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_feature_names_out_name_every_embedding_dimension(table_net, image_net):
+    X, y = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True)
+    names = embedder.get_feature_names_out()
+    assert names.tolist() == [f"skorchembedder{i}" for i in range(embedder.transform(X).shape[1])]
+    frame = embedder.fit(X, y).set_output(transform="pandas").transform(X)
+    assert frame.columns.tolist() == names.tolist()
+    np.testing.assert_array_equal(frame.to_numpy(), embedder.embed(X)[0])
+    X_img, y_img = _images()
+    conv = SkorchEmbedder(image_net, layer="features", frozen=True)
+    with pytest.raises(NotFittedError, match="after fit"):
+        conv.get_feature_names_out()
+    width = conv.fit(X_img, y_img).transform(X_img).shape[1]
+    assert conv.get_feature_names_out().size == width == conv.n_embedding_dims_
+
+
+class OutputLayerFirst(nn.Module):
+    """A hand-written module that registers its output layer before its body."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(8, 2)
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+def test_output_layer_is_found_by_the_forward_pass_not_registration_order():
+    X, y = _table()
+    net = make_net(OutputLayerFirst(), max_epochs=5, lr=1e-2, verbose=0, random_state=0)
+    net.fit(X, y)
+    embedder = SkorchEmbedder(net, frozen=True)
+    with pytest.raises(ValueError, match=r"'body.0'.*8 outputs.*2 classes.*fit\(X\)"):
+        embedder.head()
+    embedder.fit(X, y)
+    assert embedder.layer_ == "out"
+    embeddings, logits = embedder.embed(X)
+    assert embeddings.shape == (y.size, 8)
+    head = embedder.head()
+    np.testing.assert_allclose(
+        head.decision_function(embeddings), logits[:, 1] - logits[:, 0], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_array_equal(head.predict(embeddings), net.predict(X))
+    # Training through the embedder works on such a module too.
+    trained = SkorchEmbedder(
+        make_net(OutputLayerFirst(), max_epochs=2, verbose=0, random_state=0), random_state=0
+    ).fit(X, y)
+    assert trained.layer_ == "out" and trained.transform(X).shape == (y.size, 8)

@@ -346,6 +346,19 @@ INVALID = [
     (LastLayerRetrainer, {"penalty": "elasticnet"}, "penalty must be 'l1' or 'l2'"),
     (LastLayerRetrainer, {"C": 0}, "C must be positive"),
     (LastLayerRetrainer, {"n_subsamples": 0}, "n_subsamples must be a positive integer"),
+    # Wrong types get the same message, not a comparison's TypeError.
+    (LogitBandSelector, {"band_width": None}, r"band_width must be in \(0, 1\]"),
+    (LogitBandSelector, {"band_center": "0.5"}, r"band_center must be in \[0, 1\]"),
+    (LogitBandSelector, {"cv": "5"}, "cv must be an integer of at least 2"),
+    (ErrorSetSelector, {"cv": 1}, "cv must be an integer of at least 2"),
+    (ErrorSetSelector, {"fraction": "0.2"}, r"fraction must be in \(0, 1\]"),
+    (ErrorSetSelector, {"upweight": True}, "upweight must be a positive integer or None"),
+    (ErrorSetSelector, {"upweight": 10**9}, "upweight=1000000000 would repeat the"),
+    (RandomSubsetSampler, {"n_samples": True}, "n_samples must be a count"),
+    (LastLayerRetrainer, {"C": "1"}, "C must be positive"),
+    (LastLayerRetrainer, {"C": float("inf")}, "C must be positive"),
+    (LastLayerRetrainer, {"n_subsamples": True}, "n_subsamples must be a positive integer"),
+    (LastLayerRetrainer, {"max_iter": 0}, "max_iter must be a positive integer"),
 ]
 
 
@@ -398,3 +411,27 @@ def test_pipeline_does_not_modify_inputs():
     clone(pipe).fit(X, y, groupbalancedsampler__groups=groups, lastlayerretrainer__groups=groups)
     for array, original in zip((X, y, groups), originals):
         np.testing.assert_array_equal(array, original)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (-1.0, r"negative values \(rows \[3\]\); weights must be >= 0"),
+        (np.nan, r"NaN or infinite values \(rows \[3\]\)"),
+        (np.inf, r"NaN or infinite values \(rows \[3\]\)"),
+    ],
+)
+def test_sample_weight_negative_nan_or_infinite(bad, message):
+    X, y, _ = toy()
+    weights = np.ones(40)
+    weights[3] = bad
+    with pytest.raises(ValueError, match=message):
+        LastLayerRetrainer().fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("n_subsamples", [1, 3])
+def test_sample_weight_zero_on_a_whole_class(n_subsamples):
+    X, y, _ = toy()
+    weights = np.where(y == y[0], 0.0, 1.0)
+    with pytest.raises(ValueError, match="Class .* has zero total sample_weight"):
+        LastLayerRetrainer(n_subsamples=n_subsamples).fit(X, y, sample_weight=weights)

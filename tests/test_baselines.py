@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
@@ -206,3 +207,37 @@ def test_baselines_are_deterministic(imbalanced, make):
     np.testing.assert_array_equal(
         make().fit(X, y).sample_indices_, make().fit(X, y).sample_indices_
     )
+
+
+class ReversedClasses(ClassifierMixin, BaseEstimator):
+    """A fitted logistic regression whose classes_ are listed in reverse order."""
+
+    def fit(self, X, y):
+        self.model_ = LogisticRegression().fit(X, y)
+        self.classes_ = self.model_.classes_[::-1]
+        return self
+
+    def decision_function(self, X):
+        scores = self.model_.decision_function(X)
+        return -scores if scores.ndim == 1 else scores[:, ::-1]
+
+
+@pytest.mark.parametrize("selection", ["errors", "lowest_logit"])
+@pytest.mark.parametrize("labels", [["a", "b"], ["a", "b", "c"]])
+def test_error_set_does_not_depend_on_the_order_of_the_estimators_classes(
+    imbalanced, selection, labels
+):
+    X, y, _ = imbalanced
+    y = np.asarray(labels)[y % len(labels)]
+    sorted_head = LogisticRegression().fit(X, y)
+    reversed_head = ReversedClasses().fit(X, y)
+    assert reversed_head.classes_.tolist() == labels[::-1]
+
+    def error_set(head):
+        selector = ErrorSetSelector(FrozenEstimator(head), selection=selection, upweight=2)
+        return selector.fit(X, y).error_set_
+
+    expected = error_set(sorted_head)
+    if selection == "errors":
+        np.testing.assert_array_equal(expected, np.flatnonzero(sorted_head.predict(X) != y))
+    np.testing.assert_array_equal(error_set(reversed_head), expected)

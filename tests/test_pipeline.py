@@ -1,6 +1,7 @@
 """Pipeline semantics: samplers at fit only, aligned fit parameters, sklearn integration."""
 
 import pickle
+import warnings
 
 import imblearn.pipeline
 import numpy as np
@@ -8,10 +9,19 @@ import pandas as pd
 import pytest
 import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.decomposition import PCA
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from midlogit.baselines import ClassBalancedSampler, GroupBalancedSampler
+from midlogit.baselines import (
+    ClassBalancedSampler,
+    ErrorSetSelector,
+    GroupBalancedSampler,
+    RandomSubsetSampler,
+)
 from midlogit.clustering import EmbeddingClusterer
 from midlogit.metrics import worst_group_accuracy, worst_group_scorer
 from midlogit.pipeline import Pipeline, make_pipeline
@@ -411,3 +421,215 @@ def test_midlogit_raises_worst_group_accuracy_over_plain_retraining():
     plain_wga = worst_group_accuracy(y_test, plain.predict(X_test), groups=g_test)
     midlogit_wga = worst_group_accuracy(y_test, search.predict(X_test), groups=g_test)
     assert midlogit_wga >= plain_wga + 0.1
+
+
+# --- nested pipelines ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler_first", [True, False])
+def test_nested_resampling_pipeline_carries_labels_as_the_flat_one_does(data, sampler_first):
+    X, y, _ = data
+    # Balanced classes: the sampler keeps every row but reorders them by class, the case
+    # that went unnoticed when only the rows were reordered.
+    keep = np.r_[np.flatnonzero(y == 0)[:100], np.flatnonzero(y == 1)[:100]]
+    X, y = X[np.sort(keep)], y[np.sort(keep)]
+
+    def steps():
+        pair = ClassBalancedSampler(random_state=0), CountingScaler()
+        return pair if sampler_first else pair[::-1]
+
+    nested = make_pipeline(make_pipeline(*steps()), LastLayerRetrainer(random_state=0))
+    flat = make_pipeline(*steps(), LastLayerRetrainer(random_state=0))
+    nested.fit(X, y)
+    flat.fit(X, y)
+    np.testing.assert_allclose(nested[-1].coef_, flat[-1].coef_)
+    np.testing.assert_array_equal(nested.predict(X), flat.predict(X))
+    sampler = flat[0 if sampler_first else 1]
+    np.testing.assert_array_equal(nested[0].sample_indices_, sampler.sample_indices_)
+
+
+def test_nested_pipeline_aligns_fit_params_and_records_its_rows(data):
+    X, y, _ = data
+    groups = np.arange(y.size) * 10
+    weights = np.arange(y.size) / 7.0
+    inner = make_pipeline(TakeRows([4, 0, 0, 2]), CountingScaler())
+    pipe = make_pipeline(TakeRows([9, 8, 7, 6, 5]), inner, Recorder())
+    pipe.fit(
+        X,
+        y,
+        **{
+            "pipeline__takerows__groups": groups,
+            "recorder__groups": groups,
+            "recorder__sample_weight": weights,
+        },
+    )
+    expected = np.array([5, 9, 9, 7])
+    np.testing.assert_array_equal(inner.sample_indices_, [4, 0, 0, 2])
+    np.testing.assert_array_equal(inner[0].received_["groups"], groups[[9, 8, 7, 6, 5]])
+    recorder = pipe[-1]
+    np.testing.assert_array_equal(recorder.y_, y[expected])
+    np.testing.assert_array_equal(recorder.groups_, groups[expected])
+    np.testing.assert_array_equal(recorder.sample_weight_, weights[expected])
+
+
+def test_nested_weighting_sampler_passes_its_weights_on(data):
+    X, y, _ = data
+    clusterer = EmbeddingClusterer(n_clusters=2, sampling="weight", random_state=0)
+    pipe = make_pipeline(make_pipeline(clusterer), Recorder()).fit(X, y)
+    assert pipe[0].sample_weight_ is not None
+    np.testing.assert_allclose(pipe[-1].sample_weight_, clusterer.sample_weight_)
+
+
+def test_resampling_pipeline_refuses_fit_transform_inside_sklearn_pipeline(data):
+    X, y, _ = data
+    inner = make_pipeline(ClassBalancedSampler(random_state=0), CountingScaler())
+    outer = sklearn_make_pipeline(inner, LogisticRegression())
+    with pytest.raises(ValueError, match="resamples rows during fit.*fit_resample"):
+        outer.fit(X, y)
+
+
+def test_routed_groups_reach_a_sampler_inside_a_nested_pipeline(data):
+    X, y, groups = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        sampler = GroupBalancedSampler(random_state=0).set_fit_request(groups=True)
+        pipe = make_pipeline(
+            make_pipeline(sampler, CountingScaler()),
+            Recorder().set_fit_request(groups=True, sample_weight=False),
+        )
+        pipe.fit(X, y, groups=groups)
+        assert pipe.predict(X).shape == y.shape
+    kept = sampler.sample_indices_
+    assert np.bincount(groups[kept]).min() == np.bincount(groups[kept]).max()
+    np.testing.assert_array_equal(pipe[-1].groups_, groups[kept])
+    np.testing.assert_array_equal(pipe[-1].y_, y[kept])
+
+
+def test_routed_score_respects_the_score_request(data):
+    X, y, _ = data
+    weights = np.where(y == 1, 10.0, 0.1)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ignoring = make_pipeline(
+            LogitBandSelector(cv=3, random_state=0),
+            LastLayerRetrainer(random_state=0).set_score_request(sample_weight=False),
+        ).fit(X, y)
+        using = clone(ignoring).set_params(
+            lastlayerretrainer=LastLayerRetrainer(random_state=0).set_score_request(
+                sample_weight=True
+            )
+        )
+        using.fit(X, y)
+        # As scikit-learn's Pipeline: metadata that no step requests is an error.
+        with pytest.raises(TypeError, match="sample_weight.*not routed to any object"):
+            ignoring.score(X, y, sample_weight=weights)
+        weighted = using.score(X, y, sample_weight=weights)
+        assert weighted == pytest.approx(using[-1].score(X, y, sample_weight=weights))
+        assert weighted != using.score(X, y)
+
+
+def test_routed_predict_rejects_metadata_no_step_requests(data):
+    X, y, _ = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(CountingScaler(), LastLayerRetrainer(random_state=0)).fit(X, y)
+        with pytest.raises(TypeError, match="not routed to any object"):
+            pipe.predict(X, unknown=np.ones(y.size))
+        with pytest.raises(TypeError, match="not routed to any object"):
+            pipe.decision_function(X, unknown=np.ones(y.size))
+
+
+class ShiftBy(TransformerMixin, BaseEstimator):
+    """Adds ``shift`` (transform metadata) to every value."""
+
+    def fit(self, X, y=None):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X, shift=0.0):
+        return np.asarray(X) + shift
+
+
+def test_routed_transform_metadata_reaches_the_steps_at_predict(data):
+    X, y, _ = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            ShiftBy().set_transform_request(shift=True),
+            LogitBandSelector(cv=3, random_state=0),
+            LastLayerRetrainer(random_state=0),
+        ).fit(X, y)
+        head = pipe[-1]
+        np.testing.assert_allclose(
+            pipe.decision_function(X, shift=5.0), head.decision_function(X + 5.0)
+        )
+        assert pipe.score(X, y, shift=5.0) == head.score(X + 5.0, y)
+
+
+# --- feature names through samplers ----------------------------------------------------
+
+
+def _frame(X, y):
+    columns = [f"f{i}" for i in range(X.shape[1])]
+    return pd.DataFrame(X, columns=columns, index=np.arange(y.size) + 1000), pd.Series(y)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        LogitBandSelector(cv=3, random_state=0),
+        EmbeddingClusterer(n_clusters=2, random_state=0),
+        ClassBalancedSampler(random_state=0),
+        RandomSubsetSampler(random_state=0),
+        ErrorSetSelector(upweight=3, random_state=0),
+    ],
+    ids=type,
+)
+def test_samplers_return_a_dataframe_and_series_when_given_them(data, sampler):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    X_res, y_res = sampler.fit_resample(frame, labels)
+    rows = sampler.sample_indices_
+    pd.testing.assert_frame_equal(X_res, frame.iloc[rows])
+    pd.testing.assert_series_equal(y_res, labels.iloc[rows])
+    assert sampler.get_feature_names_out().tolist() == frame.columns.tolist()
+
+
+def test_pipeline_on_a_dataframe_refuses_reordered_columns_and_does_not_warn(data):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    pipe = midlogit_pipeline().fit(frame, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted = pipe.predict(frame)
+    np.testing.assert_array_equal(predicted, midlogit_pipeline().fit(X, y).predict(X))
+    assert pipe.feature_names_in_.tolist() == frame.columns.tolist()
+    with pytest.raises(ValueError, match="same order"):
+        pipe.predict(frame[frame.columns[::-1]])
+
+
+def test_pipeline_feature_names_out_and_set_output(data):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    pipe = make_pipeline(
+        StandardScaler(), LogitBandSelector(cv=3, random_state=0), PCA(2), LastLayerRetrainer()
+    )
+    pipe.set_output(transform="pandas").fit(frame, labels)
+    assert pipe[:-1].get_feature_names_out().tolist() == ["pca0", "pca1"]
+    out = pipe[:-1].transform(frame)
+    assert isinstance(out, pd.DataFrame) and out.columns.tolist() == ["pca0", "pca1"]
+    with pytest.raises(AttributeError, match=r"pipeline\[:-1\]"):
+        pipe.get_feature_names_out()
+    with pytest.raises(ValueError, match="set_output"):
+        make_pipeline(CountingScaler(), LastLayerRetrainer()).set_output(transform="pandas")
+
+
+@pytest.mark.parametrize("make", [LogitBandSelector, ErrorSetSelector], ids=lambda m: m.__name__)
+def test_a_head_fitted_on_a_dataframe_scores_the_dataframe_without_a_warning(data, make):
+    X, y, _ = data
+    frame, labels = _frame(X, y)
+    head = LastLayerRetrainer(random_state=0).fit(frame, labels)
+    selector = make(estimator=FrozenEstimator(head))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        selector.fit_resample(frame, labels)
+    reference = make(estimator=FrozenEstimator(LastLayerRetrainer(random_state=0).fit(X, y)))
+    np.testing.assert_array_equal(selector.sample_indices_, reference.fit(X, y).sample_indices_)
+    with pytest.raises(ValueError, match="same order"):
+        make(estimator=FrozenEstimator(head)).fit(frame[frame.columns[::-1]], labels)

@@ -1,8 +1,11 @@
 """LastLayerRetrainer: folded standardisation, L1, DFR-style averaging, groups, torch export."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import softmax
+from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -205,3 +208,39 @@ def test_to_torch_multiclass_reproduces_logits_and_predictions():
     np.testing.assert_allclose(logits, head.decision_function(X), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(logits.argmax(axis=1), head.predict(X))
     np.testing.assert_allclose(softmax(logits, axis=1), head.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "dtype, factor",
+    [
+        (np.float64, 1e-300),
+        (np.float64, 1e300),
+        (np.float64, 1e307),
+        (np.float32, 1e-30),
+        (np.float32, 1e30),
+        (np.float32, 1e37),
+    ],
+)
+def test_extreme_but_finite_values_give_the_same_head(dtype, factor):
+    X, y = make_classification(n_samples=300, n_features=5, random_state=0)
+    reference = LastLayerRetrainer(random_state=0).fit(X.astype(dtype), y)
+    X_extreme = (X * factor).astype(dtype)
+    assert np.isfinite(X_extreme).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        head = LastLayerRetrainer(random_state=0).fit(X_extreme, y)
+        predicted = head.predict(X_extreme)
+    np.testing.assert_array_equal(predicted, reference.predict(X.astype(dtype)))
+    np.testing.assert_allclose(head.coef_ * factor, reference.coef_, rtol=1e-4)
+
+
+def test_values_outside_what_the_solver_handles_are_refused():
+    X, y = make_classification(n_samples=100, n_features=4, random_state=0)
+    with pytest.raises(ValueError, match="subnormal"):
+        LastLayerRetrainer().fit(X * 1e-310, y)
+    with pytest.raises(ValueError, match="standardize=False.*standardize=True"):
+        LastLayerRetrainer(standardize=False).fit(X * 1e30, y)
+    # One column varies by about 1e-309: its coefficient on raw values would be ~1e309.
+    tiny = np.c_[np.where(y == 1, 1.0, -1.0) * 1e-309, X[:, 1:]]
+    with pytest.raises(ValueError, match="overflow.*Multiply X"):
+        LastLayerRetrainer().fit(tiny, y)
