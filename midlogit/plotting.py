@@ -29,6 +29,7 @@ __all__ = [
     "plot_extremal_vs_midrange",
     "plot_group_accuracies",
     "plot_logit_histogram",
+    "plot_logit_explanation",
     "plot_rsm_pair",
 ]
 
