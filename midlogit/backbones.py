@@ -244,6 +244,7 @@ def make_net(
     verbose=1,
     device="cpu",
     valid_fraction=None,
+    lr_schedule=None,
     **kwargs,
 ):
     """A :class:`skorch.NeuralNetClassifier` configured for midlogit (Adam, cross-entropy).
@@ -271,6 +272,11 @@ def make_net(
     valid_fraction : float or None, default=None
         ``None`` trains on every row (``train_split=None``); a fraction holds that
         share out (stratified, seeded by ``random_state``) for the validation loss.
+    lr_schedule : {None, "cosine"}, default=None
+        ``"cosine"`` anneals every learning rate to 0 over ``max_epochs`` (appended to
+        ``callbacks``). On unbiased dSprites it lifted :func:`sprite_convnet`'s
+        worst-group accuracy from 0.62-0.90 to 0.95 over two seeds
+        (``benchmarks/results/pretraining.md``).
     **kwargs
         Further :class:`skorch.NeuralNetClassifier` parameters (``module__*``,
         ``optimizer__weight_decay``, ``callbacks``, ...).
@@ -312,6 +318,15 @@ def make_net(
         "verbose": verbose,
     }
     params.update(kwargs)
+    if lr_schedule is not None:
+        if lr_schedule != "cosine":
+            raise ValueError(f"lr_schedule must be None or 'cosine', got {lr_schedule!r}.")
+        from skorch.callbacks import LRScheduler
+        from torch.optim.lr_scheduler import CosineAnnealingLR
+
+        callbacks = list(params.get("callbacks") or [])
+        callbacks.append(("lr_schedule", LRScheduler(CosineAnnealingLR, T_max=max_epochs)))
+        params["callbacks"] = callbacks
     return NeuralNetClassifier(module, **params)
 
 
