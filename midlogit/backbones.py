@@ -92,8 +92,7 @@ class ConvNet(nn.Module):
     channels : pair of int or None, default=None
         Channels of the two convolutions; ``None`` uses ``width`` (6 and 16 at 1.0).
     pooling : {"avg", "max"}, default="avg"
-        Pooling after each convolution; ``"max"`` keeps thin strokes that averaging
-        blurs (see :func:`sprite_convnet`).
+        Pooling after each convolution (see :func:`sprite_convnet`).
     conv_dropout : float or None, default=None
         Dropout after the convolutions; ``None`` uses ``dropout``.
 
@@ -1236,9 +1235,11 @@ _N_X_BINS = 3
 def sprite_convnet(n_classes=3, *, image_size=32, in_channels=1, penultimate=84):
     """The :class:`ConvNet` recipe measured for sprites (issue 11).
 
-    16 and 32 convolution channels, max pooling and no dropout on the convolutions: at
-    32 pixels a sprite is 5 to 10 pixels wide, and averaging blurred the corners that
-    tell a square from a heart. See ``benchmarks/results/pretraining.md``.
+    16 and 32 convolution channels, max pooling and no dropout on the convolutions.
+    Trained from scratch on 10,000 unbiased 32-pixel dSprites for 30 epochs with
+    ``make_net(..., lr_schedule="cosine")`` it reached 0.95 worst-group accuracy on two
+    seeds (today's default ``ConvNet``: 0.66 and 0.90 at a constant learning rate).
+    See ``benchmarks/results/pretraining.md``.
 
     Parameters
     ----------
