@@ -18,14 +18,15 @@ mid-range band (``LogitBandSelector`` at ``band_width=0.4`` on the ERM head's lo
 the library default band, and the same band per class) against the base rate of the
 held-out rows. For the chosen recipe, ``compare_methods`` adds the label-free midlogit
 search and the error set. Ceilings: the network trained from scratch on *unbiased*
-dSprites (today's ``ConvNet`` and ``sprite_convnet``, 30 epochs), and the pretrained
-net fully fine-tuned on unbiased data. The hard case of today's demo (``ConvNet`` by
+dSprites (today's ``ConvNet`` and ``sprite_convnet``, 30 epochs, and
+``sprite_convnet`` with a cosine learning rate), and the pretrained net given the
+chosen fine-tune on unbiased data of the same size. The hard case of today's demo (``ConvNet`` by
 ERM from scratch on biased dSprites, 30 epochs) is kept beside them.
 
 Torch and BLAS run one thread (``OMP_NUM_THREADS=1``): on the shared 2-core machine
 two threads were about 6x slower. Run: ``python benchmarks/bench_pretraining.py``
-(about 30 minutes on one core, first pretraining included); ``--quick`` for a smoke
-run. Writes ``benchmarks/results/pretraining.md`` and ``pretraining.json``.
+(about 35 minutes on the loaded 2-core machine, pretraining included); ``--quick``
+for a smoke run. Writes ``benchmarks/results/pretraining.md`` and ``pretraining.json``.
 """
 
 import os
@@ -180,14 +181,16 @@ def scores(embedder, held, test, seed, compare):
     return row
 
 
-def unbiased_ceiling(module, seed, quick, epochs):
+def unbiased_ceiling(module, seed, quick, epochs, lr_schedule=None):
     train = make_biased_dsprites(
         600 if quick else 10000, bias=0.0, image_size=32, random_state=seed * 3
     )
     test = make_biased_dsprites(
         600 if quick else 3000, bias=0.0, image_size=32, random_state=seed * 3 + 2
     )
-    net = make_net(module, max_epochs=epochs, random_state=seed, verbose=0)
+    net = make_net(
+        module, max_epochs=epochs, random_state=seed, verbose=0, lr_schedule=lr_schedule
+    )
     start = time.perf_counter()
     embedder = SkorchEmbedder(net, random_state=seed).fit(train.data, train.target)
     seconds = time.perf_counter() - start
@@ -211,6 +214,11 @@ def main():
     )
     parser.add_argument("--no-compare", action="store_true")
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument(
+        "--ceiling-only",
+        action="store_true",
+        help="add missing ceiling rows to the saved results, nothing else",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     threadpool_limits(1)
@@ -241,6 +249,34 @@ def main():
         (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1))
         (RESULTS / f"{stem}.md").write_text(report(out))
 
+    def ceilings():
+        done = {(r["name"], r["seed"]) for r in out["ceiling"]}
+        for seed in args.seeds:
+            for name, module, schedule in (
+                (
+                    "ConvNet (today's default), scratch, unbiased",
+                    ConvNet(1, 3, image_size=32),
+                    None,
+                ),
+                ("sprite_convnet, scratch, unbiased", sprite_convnet(3, image_size=32), None),
+                (
+                    "sprite_convnet + cosine lr, scratch, unbiased",
+                    sprite_convnet(3, image_size=32),
+                    "cosine",
+                ),
+            ):
+                if (name, seed) in done:
+                    continue
+                row = unbiased_ceiling(module, seed, quick, epochs, lr_schedule=schedule)
+                out["ceiling"].append({"name": name, "seed": seed, **row})
+                print(out["ceiling"][-1], flush=True)
+                save()
+
+    if args.ceiling_only:  # add missing ceiling rows to an earlier run's results
+        out = json.loads((RESULTS / f"{stem}.json").read_text())
+        ceilings()
+        return
+
     labels = [pretrain["label"]] + ([] if args.no_ablation else list(ABLATION))
     nets = {}
     for label in labels:
@@ -249,16 +285,7 @@ def main():
         print(f"pretrained {label}: {out['pretraining'][label]:.0f} s", flush=True)
     save()
 
-    for seed in args.seeds:
-        for name, module in (
-            ("ConvNet (today's default), scratch, unbiased", ConvNet(1, 3, image_size=32)),
-            ("sprite_convnet, scratch, unbiased", sprite_convnet(3, image_size=32)),
-        ):
-            out["ceiling"].append(
-                {"name": name, "seed": seed, **unbiased_ceiling(module, seed, quick, epochs)}
-            )
-            print(out["ceiling"][-1], flush=True)
-        save()
+    ceilings()
 
     tasks = ["dsprites@0.95", "waterbirds_like", "dsprites@0.9", "dsprites@0.99"]
     if quick:  # too few minority rows at 0.99 in the small splits
@@ -323,6 +350,48 @@ def main():
                 save()
     out["load_average_end"] = os.getloadavg()[0]
     save()
+
+
+NOTES = """
+## Notes (read with the tables; written by hand, kept in the script)
+
+- **Recipe.** `pretrained_sprite_net(label="kind+x+background", n_samples=24000,
+  max_epochs=25, image_size=32, random_state=0)`, then `make_finetune_net(pretrained,
+  n_classes, lr=1e-3, body_lr=1e-4, max_epochs=5, random_state=seed)` through
+  `SkorchEmbedder(net, random_state=seed)`. A full fine-tune (every layer at 1e-3, 5
+  epochs) did as well within the seed spread; a frozen body let DFR fall to 0.74 at
+  bias 0.95. Pretraining is bit-for-bit reproducible from `random_state` (the cached
+  weights of two runs were equal).
+- **Why the joint pretraining label.** The penultimate layer must hold the shortcut as
+  well as the shape, or ERM on top of it has no shortcut to take. Pretrained on the
+  kind alone, the Waterbirds-like ERM head kept 0.35-0.48 WGA (the background is not
+  linearly readable enough) and dSprites DFR reached only 0.68; with kind x position
+  third, dSprites was best (DFR 0.81) but the Waterbirds-like ERM stayed at 0.37; kind x
+  position x background (96 classes) gives the shortcut on both tasks.
+- **The band target is missed with the library's default band**, on every backbone,
+  including from scratch. When the ERM head's WGA is near 0 the counterexamples are
+  confidently wrong, and over all rows a class's logit has the other classes' rows
+  (2/3 of them with 3 balanced classes) below its own: the median lies inside the
+  other classes' mass, where few counterexamples are. Centred at 1 - (smallest class
+  share) instead, the same width-0.4 band holds about 2x the base rate on every task
+  (column `boundary band`): a finding for the curation issue, not a change made here.
+- **Bias 0.99 misses DFR >= 0.75** (0.59-0.65): the 5,000 held-out rows hold about 6
+  rows per minority group, 3 in DFR's validation half (DFR is short of data, as the
+  3k/12k/24k measurement in references.md showed).
+- **Ceiling.** With a constant learning rate the from-scratch WGA on unbiased dSprites
+  swings with the seed (0.66 and 0.90 for today's `ConvNet`, 0.90 and 0.62 for
+  `sprite_convnet`: one of the nine groups falls behind);
+  `make_net(..., lr_schedule="cosine")` with `sprite_convnet` (16/32 channels, max
+  pooling, no dropout on the convolutions) reached 0.95 on both seeds. The pretrained
+  net fine-tuned on unbiased data is the ceiling of the protocol itself (rows
+  `..., unbiased data`: DFR 0.85 on dSprites, 0.83 on the Waterbirds-like task).
+- **Time.** Pretraining took 146-221 s at one thread on this shared machine (load
+  average 2.4-5 while the other engineer's benchmarks ran), over the 2-minute aim;
+  with 16,000 images it was faster but DFR fell to 0.66 with the gentle fine-tune
+  (0.78 full; bias 0.95, seed 0, exploratory), and 8/16 channels lost the ceiling
+  (0.70 at a constant learning rate), so neither was taken. The fine-tune takes 6-30 s
+  (loaded machine).
+"""
 
 
 def _mean_std(values):
@@ -466,7 +535,7 @@ def report(out):
                 + " | ".join(cells)
                 + f" | {r['compare_seconds']:.0f} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + NOTES
 
 
 if __name__ == "__main__":

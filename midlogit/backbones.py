@@ -94,8 +94,7 @@ class ConvNet(nn.Module):
     channels : pair of int or None, default=None
         Channels of the two convolutions; ``None`` uses ``width`` (6 and 16 at 1.0).
     pooling : {"avg", "max"}, default="avg"
-        Pooling after each convolution; ``"max"`` keeps thin strokes that averaging
-        blurs (see :func:`sprite_convnet`).
+        Pooling after each convolution (see :func:`sprite_convnet`).
     conv_dropout : float or None, default=None
         Dropout after the convolutions; ``None`` uses ``dropout``.
 
@@ -246,6 +245,7 @@ def make_net(
     verbose=1,
     device="cpu",
     valid_fraction=None,
+    lr_schedule=None,
     **kwargs,
 ):
     """A :class:`skorch.NeuralNetClassifier` configured for midlogit (Adam, cross-entropy).
@@ -273,6 +273,11 @@ def make_net(
     valid_fraction : float or None, default=None
         ``None`` trains on every row (``train_split=None``); a fraction holds that
         share out (stratified, seeded by ``random_state``) for the validation loss.
+    lr_schedule : {None, "cosine"}, default=None
+        ``"cosine"`` anneals every learning rate to 0 over ``max_epochs`` (appended to
+        ``callbacks``). On unbiased dSprites it lifted :func:`sprite_convnet`'s
+        worst-group accuracy from 0.62-0.90 to 0.95 over two seeds
+        (``benchmarks/results/pretraining.md``).
     **kwargs
         Further :class:`skorch.NeuralNetClassifier` parameters (``module__*``,
         ``optimizer__weight_decay``, ``callbacks``, ...).
@@ -314,6 +319,15 @@ def make_net(
         "verbose": verbose,
     }
     params.update(kwargs)
+    if lr_schedule is not None:
+        if lr_schedule != "cosine":
+            raise ValueError(f"lr_schedule must be None or 'cosine', got {lr_schedule!r}.")
+        from skorch.callbacks import LRScheduler
+        from torch.optim.lr_scheduler import CosineAnnealingLR
+
+        callbacks = list(params.get("callbacks") or [])
+        callbacks.append(("lr_schedule", LRScheduler(CosineAnnealingLR, T_max=max_epochs)))
+        params["callbacks"] = callbacks
     return NeuralNetClassifier(module, **params)
 
 
@@ -1379,9 +1393,11 @@ class EpochProgress(Callback):
 def sprite_convnet(n_classes=3, *, image_size=32, in_channels=1, penultimate=84):
     """The :class:`ConvNet` recipe measured for sprites (issue 11).
 
-    16 and 32 convolution channels, max pooling and no dropout on the convolutions: at
-    32 pixels a sprite is 5 to 10 pixels wide, and averaging blurred the corners that
-    tell a square from a heart. See ``benchmarks/results/pretraining.md``.
+    16 and 32 convolution channels, max pooling and no dropout on the convolutions.
+    Trained from scratch on 10,000 unbiased 32-pixel dSprites for 30 epochs with
+    ``make_net(..., lr_schedule="cosine")`` it reached 0.95 worst-group accuracy on two
+    seeds (today's default ``ConvNet``: 0.66 and 0.90 at a constant learning rate).
+    See ``benchmarks/results/pretraining.md``.
 
     Parameters
     ----------

@@ -708,3 +708,25 @@ def test_output_layer_is_found_by_the_forward_pass_not_registration_order():
         make_net(OutputLayerFirst(), max_epochs=2, verbose=0, random_state=0), random_state=0
     ).fit(X, y)
     assert trained.layer_ == "out" and trained.transform(X).shape == (y.size, 8)
+
+
+def test_make_net_cosine_schedule_anneals_the_learning_rate():
+    X, y = _table()
+    net = make_net(
+        MLP(4, 2, hidden=(8,)),
+        max_epochs=4,
+        lr=0.1,
+        lr_schedule="cosine",
+        random_state=0,
+        verbose=0,
+    )
+    embedder = SkorchEmbedder(net, random_state=0).fit(X, y)
+    lrs = [group["lr"] for group in embedder.net_.optimizer_.param_groups]
+    assert all(lr < 1e-6 for lr in lrs)  # annealed to zero after max_epochs
+    plain = SkorchEmbedder(
+        make_net(MLP(4, 2, hidden=(8,)), max_epochs=4, lr=0.1, random_state=0, verbose=0),
+        random_state=0,
+    ).fit(X, y)
+    assert plain.net_.optimizer_.param_groups[0]["lr"] == 0.1
+    with pytest.raises(ValueError, match="lr_schedule"):
+        make_net(MLP(4, 2), lr_schedule="step")
