@@ -93,7 +93,16 @@ def _crosstab(rows, cols):
 
 
 def plot_logit_histogram(
-    logits, groups=None, *, band=None, group_names=None, bins=40, stacked=True, ax=None
+    logits,
+    groups=None,
+    *,
+    band=None,
+    group_names=None,
+    bins=40,
+    stacked=True,
+    xlabel="logit",
+    title=None,
+    ax=None,
 ):
     """Histogram of a class logit, coloured by group, with the selected band shaded.
 
@@ -112,6 +121,10 @@ def plot_logit_histogram(
         Bins shared by all groups (see :func:`numpy.histogram_bin_edges`).
     stacked : bool, default=True
         Stack the groups' histograms; ``False`` overlays them, half transparent.
+    xlabel : str, default="logit"
+        Axis label: say which logit, e.g. ``"logit of class 'heart'"``.
+    title : str or None, default=None
+        Axes title.
     ax : matplotlib Axes or None, default=None
         Axes to draw on; ``None`` makes a new figure.
 
@@ -156,8 +169,10 @@ def plot_logit_histogram(
         )
         for edge in band:
             ax.axvline(edge, color="0.2", linestyle="--", linewidth=1.0, zorder=3)
-    ax.set_xlabel("logit")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("samples")
+    if title:
+        ax.set_title(title)
     ax.legend(title=None if groups is None else "group", fontsize="small")
     return fig
 
@@ -503,7 +518,7 @@ def _project(E, method, random_state, params):
     raise ValueError(f"method must be 'pca', 'tsne' or 'umap', got {method!r}.")
 
 
-def plot_group_accuracies(results, *, group_names=None, methods=None, ax=None):
+def plot_group_accuracies(results, *, group_names=None, methods=None, title=None, ax=None):
     """Per-group test accuracy of several methods as grouped bars.
 
     Parameters
@@ -517,8 +532,11 @@ def plot_group_accuracies(results, *, group_names=None, methods=None, ax=None):
         Tick labels of the groups (in first-seen order when a sequence).
     methods : sequence of str or None, default=None
         Methods to draw, in order; ``None`` draws all.
+    title : str or None, default=None
+        Axes title.
     ax : matplotlib Axes or None, default=None
-        Axes to draw on.
+        Axes to draw on. A new figure is at most 11 inches wide whatever the number
+        of groups; with more than 6 groups the tick labels are slanted.
 
     Returns
     -------
@@ -571,7 +589,7 @@ def plot_group_accuracies(results, *, group_names=None, methods=None, ax=None):
         dtype=float,
     )
 
-    fig, ax = _new_axes(ax, (max(4.0, 0.35 * len(groups) * len(methods)) + 3.5, 3.8))
+    fig, ax = _new_axes(ax, (min(11.0, max(4.0, 0.3 * len(groups) * len(methods)) + 3.5), 4.2))
     width = 0.8 / len(methods)
     x = np.arange(len(groups))
     for i, (method, color) in enumerate(zip(methods, _colors(len(methods)))):
@@ -583,16 +601,26 @@ def plot_group_accuracies(results, *, group_names=None, methods=None, ax=None):
         ax.bar(
             x + (i - (len(methods) - 1) / 2) * width, accuracy[i], width, color=color, label=label
         )
-    ax.set_xticks(x, tick_labels)
+    slanted = {"rotation": 30, "ha": "right"} if len(groups) > 6 else {}
+    ax.set_xticks(x, tick_labels, **slanted)
     ax.set_xlabel("group")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0.0, 1.0)
+    if title:
+        ax.set_title(title)
     ax.legend(fontsize="small", bbox_to_anchor=(1.0, 1.0), loc="upper left")
     return fig
 
 
 def plot_curated_composition(
-    clusters, groups, *, cluster_names=None, group_names=None, normalize=False, ax=None
+    clusters,
+    groups,
+    *,
+    cluster_names=None,
+    group_names=None,
+    normalize=False,
+    title=None,
+    ax=None,
 ):
     """Cluster × group make-up of a curated set as stacked bars.
 
@@ -605,7 +633,9 @@ def plot_curated_composition(
     cluster_names, group_names : dict or sequence or None, default=None
         Tick and legend labels.
     normalize : bool, default=False
-        Show each cluster's group shares instead of counts.
+        Show each cluster's group shares instead of counts (of whole rows).
+    title : str or None, default=None
+        Axes title.
     ax : matplotlib Axes or None, default=None
         Axes to draw on.
 
@@ -637,9 +667,12 @@ def plot_curated_composition(
     for column, color, text in zip(heights.T, _colors(group_values.size), legend):
         ax.bar(x, column, bottom=bottom, color=color, label=text)
         bottom += column
-    ax.set_xticks(x, _display_names(cluster_values, cluster_names, "cluster_names"))
+    slanted = {"rotation": 45, "ha": "right"} if cluster_values.size > 8 else {}
+    ax.set_xticks(x, _display_names(cluster_values, cluster_names, "cluster_names"), **slanted)
     ax.set_xlabel("cluster")
-    ax.set_ylabel("share of the cluster" if normalize else "samples")
+    ax.set_ylabel("share of the cluster" if normalize else "rows")
+    if title:
+        ax.set_title(title)
     ax.legend(title="group", fontsize="small", bbox_to_anchor=(1.0, 1.0), loc="upper left")
     return fig
 
@@ -766,7 +799,9 @@ def plot_bias_sweep(bias, accuracy, *, contrast=None, chance=None, fig=None):
     return fig
 
 
-def plot_cluster_examples(clusterer, images, *, n_examples=6, random_state=0, fig=None):
+def plot_cluster_examples(
+    clusterer, images, *, clusters=None, n_examples=6, random_state=0, fig=None
+):
     """A row of example images per cluster, titled with what the ERM head does there.
 
     The paper's real-data selection was made by a person looking at the band's
@@ -782,6 +817,8 @@ def plot_cluster_examples(clusterer, images, *, n_examples=6, random_state=0, fi
     images : array-like of shape (n_samples, H, W) or (n_samples, C, H, W)
         The rows the clusterer was fitted on, as images. For tabular rows, pass them
         as ``X[:, None, :]`` (one 1-pixel-high image per row).
+    clusters : array-like of int or None, default=None
+        Cluster ids to show, in order (e.g. the selected ones); ``None`` shows all.
     n_examples : int, default=6
         Images shown per cluster (drawn at random).
     random_state : int, RandomState instance or None, default=0
@@ -812,18 +849,25 @@ def plot_cluster_examples(clusterer, images, *, n_examples=6, random_state=0, fi
             f"{clusterer.labels_.size}; pass the images of the rows it clustered."
         )
     rng = check_random_state(random_state)
-    n_clusters = report["cluster"].size
+    shown_clusters = report["cluster"] if clusters is None else np.asarray(clusters, dtype=int)
+    if shown_clusters.size == 0:
+        raise ValueError("clusters is empty; pass at least one cluster id, or None for all.")
+    n_clusters = shown_clusters.size
     fig = _new_figure(fig, (1.3 * n_examples + 0.5, 1.5 * n_clusters + 0.5))
     axes = fig.subplots(n_clusters, n_examples, squeeze=False)
-    for k in range(n_clusters):
+    for row, k in enumerate(shown_clusters):
         members = np.flatnonzero(clusterer.labels_ == k)
         shown = rng.choice(members, size=min(n_examples, members.size), replace=False)
-        for j, ax in enumerate(axes[k]):
+        for j, ax in enumerate(axes[row]):
             ax.set_axis_off()
             if j < shown.size:
                 ax.imshow(images[shown[j]], cmap="gray", vmin=0, vmax=1)
-        mark = " (selected)" if report["selected"][k] else ""
-        axes[k, 0].set_title(
+        mark = (
+            f" (selected; mistaken for {report['confused_with'][k]})"
+            if report["selected"][k]
+            else ""
+        )
+        axes[row, 0].set_title(
             f"cluster {k}{mark}: class {report['class'][k]}, {report['size'][k]} rows, "
             f"ERM error {report['error_rate'][k]:.2f}, margin {report['margin'][k]:.2f}",
             loc="left",

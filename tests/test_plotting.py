@@ -438,3 +438,31 @@ def test_logit_explanation_panels_name_their_findings():
     fig = plot_logit_explanation(noise)
     assert "no significant formula" in fig.axes[0].get_title(loc="left")
     plt.close("all")
+
+
+def test_figures_say_what_they_show_and_stay_readable():
+    from midlogit.clustering import EmbeddingClusterer
+    from midlogit.plotting import plot_cluster_examples
+
+    rng = np.random.default_rng(0)
+    fig = plot_logit_histogram(
+        rng.normal(size=100), xlabel="logit of class 'heart'", title="ERM head"
+    )
+    assert fig.axes[0].get_xlabel() == "logit of class 'heart'"
+    assert fig.axes[0].get_title() == "ERM head"
+    groups = {str(g): 0.5 for g in range(9)}
+    results = {
+        m: {"group_accuracies": groups, "worst_group_accuracy": 0.5, "mean_accuracy": 0.5}
+        for m in ("a", "b", "c", "d", "e", "f")
+    }
+    fig = plot_group_accuracies(results, title="accuracy per group")
+    assert fig.get_figwidth() <= 11.0
+    assert fig.axes[0].get_xticklabels()[0].get_rotation() == 30
+    X, y = rng.normal(size=(60, 4)), np.arange(60) % 2
+    clusterer = EmbeddingClusterer(n_clusters=3, random_state=0).fit(X, y)
+    fig = plot_cluster_examples(clusterer, X.reshape(60, 2, 2), clusters=[4, 1], n_examples=2)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert [t.split(":")[0] for t in titles] == ["cluster 4", "cluster 1"]
+    with pytest.raises(ValueError, match="clusters is empty"):
+        plot_cluster_examples(clusterer, X.reshape(60, 2, 2), clusters=[])
+    plt.close("all")
