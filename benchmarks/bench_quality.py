@@ -95,16 +95,19 @@ def scored(model, E_test, test):
     }
 
 
-def run_one(task, seed, quick):
+def run_one(task, seed, quick, search_params=None):
     start = time.perf_counter()
+    search_params = search_params or {}
     E, held, E_test, test, head = embed(task, seed, quick)
     y, groups = held.target, held.groups
     comparison = compare_methods(
-        E, y, E_test, test.target, test.groups, head=head, groups=groups, random_state=seed
+        E, y, E_test, test.target, test.groups, head=head, groups=groups, random_state=seed,
+        **search_params,
     )
     methods = comparison.methods
     # the same search, its grid scored by the validation half's group labels
-    search = midlogit_search(head, y=y, scoring="worst_group", groups=groups, random_state=seed)
+    search = midlogit_search(head, y=y, scoring="worst_group", groups=groups, random_state=seed,
+                             **search_params)
     search.fit(E, y)
     chosen = scored(search.best_estimator_, E_test, test)
     rows, weight = curated_rows(search.best_estimator_)
@@ -216,6 +219,8 @@ def main(argv=None):
     parser.add_argument("--tasks", nargs="*", default=None, choices=list(TASKS),
                         help="tasks to run (default: all)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--project-out-head", choices=["true", "false"], default=None,
+                        help="override midlogit_search's project_out_head (an ablation)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on a shared 2-core machine)")
     args = parser.parse_args(argv)
@@ -229,7 +234,11 @@ def main(argv=None):
     runs = [r for r in runs if r.get("task") in TASKS and r["task"] not in tasks]
     for task in tasks:
         for seed in range(1 if args.quick else args.seeds):
-            run = run_one(task, seed, args.quick)
+            overrides = {}
+            if args.project_out_head is not None:
+                overrides["project_out_head"] = args.project_out_head == "true"
+            run = run_one(task, seed, args.quick, overrides)
+            run["search_overrides"] = overrides
             runs.append(run)
             print(f"{task} seed={seed} ({run['seconds']} s)")
             print(format_table(run["methods"]), flush=True)
