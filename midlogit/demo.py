@@ -548,7 +548,11 @@ def _write_figures(out, comparison, heldout, group_names, explanations, dataset)
     selected = np.flatnonzero(report["selected"])
     if selected.size and np.ndim(heldout.data) == 4:
         figures["minority_clusters.png"] = plotting.plot_cluster_examples(
-            clusterer, heldout.data[clustered_rows], clusters=selected[:8], n_examples=8
+            clusterer,
+            heldout.data[clustered_rows],
+            clusters=selected[:8],
+            class_names=class_names,
+            n_examples=8,
         )
     for (model_name, class_name), result in explanations.items():
         if class_name == class_names[0]:

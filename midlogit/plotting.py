@@ -800,7 +800,7 @@ def plot_bias_sweep(bias, accuracy, *, contrast=None, chance=None, fig=None):
 
 
 def plot_cluster_examples(
-    clusterer, images, *, clusters=None, n_examples=6, random_state=0, fig=None
+    clusterer, images, *, clusters=None, class_names=None, n_examples=6, random_state=0, fig=None
 ):
     """A row of example images per cluster, titled with what the ERM head does there.
 
@@ -819,6 +819,8 @@ def plot_cluster_examples(
         as ``X[:, None, :]`` (one 1-pixel-high image per row).
     clusters : array-like of int or None, default=None
         Cluster ids to show, in order (e.g. the selected ones); ``None`` shows all.
+    class_names : dict or sequence or None, default=None
+        Names of the classes in the titles: ``{label: name}`` or indexed by label.
     n_examples : int, default=6
         Images shown per cluster (drawn at random).
     random_state : int, RandomState instance or None, default=0
@@ -850,6 +852,10 @@ def plot_cluster_examples(
         )
     rng = check_random_state(random_state)
     shown_clusters = report["cluster"] if clusters is None else np.asarray(clusters, dtype=int)
+
+    def name(label):
+        return label if class_names is None else class_names[label]
+
     if shown_clusters.size == 0:
         raise ValueError("clusters is empty; pass at least one cluster id, or None for all.")
     n_clusters = shown_clusters.size
@@ -863,16 +869,17 @@ def plot_cluster_examples(
             if j < shown.size:
                 ax.imshow(images[shown[j]], cmap="gray", vmin=0, vmax=1)
         mark = (
-            f" (selected; mistaken for {report['confused_with'][k]})"
+            f" (selected; mistaken for {name(report['confused_with'][k])})"
             if report["selected"][k]
             else ""
         )
-        axes[row, 0].set_title(
-            f"cluster {k}{mark}: class {report['class'][k]}, {report['size'][k]} rows, "
+        title = axes[row, 0].set_title(
+            f"cluster {k}{mark}: class {name(report['class'][k])}, {report['size'][k]} rows, "
             f"ERM error {report['error_rate'][k]:.2f}, margin {report['margin'][k]:.2f}",
             loc="left",
             fontsize=8,
         )
+        title.set_in_layout(False)  # a long title must not widen the first column
     fig.suptitle("Examples per cluster (pick the pseudo-minority by eye)")
     return fig
 

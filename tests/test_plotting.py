@@ -463,6 +463,10 @@ def test_figures_say_what_they_show_and_stay_readable():
     fig = plot_cluster_examples(clusterer, X.reshape(60, 2, 2), clusters=[4, 1], n_examples=2)
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     assert [t.split(":")[0] for t in titles] == ["cluster 4", "cluster 1"]
+    named = plot_cluster_examples(
+        clusterer, X.reshape(60, 2, 2), clusters=[4], class_names=["cat", "dog"]
+    )
+    assert "class dog," in named.axes[0].get_title(loc="left")
     with pytest.raises(ValueError, match="clusters is empty"):
         plot_cluster_examples(clusterer, X.reshape(60, 2, 2), clusters=[])
     plt.close("all")
