@@ -33,9 +33,8 @@ BASE = {
 # (0.2, 0.4, 0.6 and 1.0, i.e. no band), 4/8/16 clusters per class and the source of the
 # retraining rows (the band's, or all rows joined to the band's clusters); the clusters
 # the ERM head errs on at least 30 % of the time are each class's pseudo-minority;
-# (class, class the head mistakes them for) cells, averaged refits or weights searched;
-# the head's directions projected out; raw embeddings on at most 64 principal
-# components; pseudo-group scoring; L2 head.
+# (class, class the head mistakes them for) cells weighted equally; raw embeddings on at
+# most 64 principal components; pseudo-group scoring; L2 head.
 VARIANTS = {
     "defaults": {},
     "retrain on the band's rows only": {"retrain_from": "band"},
@@ -49,7 +48,7 @@ VARIANTS = {
     "one cluster per class selected (highest error rate)": {
         "clusterer_params": {"n_selected": 1}},
     "select clusters at error rate >= 0.5": {"clusterer_params": {"min_error_rate": 0.5}},
-    "keep the head's directions (no projection)": {"project_out_head": False},
+    "project out the head's directions": {"project_out_head": True},
     "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
     "worst-class scoring": {"scoring": "worst_class"},
     "L1 head averaged over 10 balanced subsamples": {
