@@ -123,8 +123,8 @@ default="pseudo_group"
     project_out_head : bool or tuple of bool, default=False
         Whether the clusters are found after projecting the head's ``coef_`` out of
         the embeddings (``EmbeddingClusterer(project_out=head.coef_)``); a tuple
-        searches both. Off by default: over 5 seeds of six tasks, keeping the head's
-        directions was as good or better on five (``benchmarks/results/quality.md``,
+        searches both. Off by default: over 5 seeds of nine tasks, keeping the head's
+        directions was as good or better on six (``benchmarks/results/quality.md``,
         ablation); on a small grid, removing them hides the minority clusters.
     balance : {"pseudo_groups", "clusters"} or tuple of them, default="pseudo_groups"
         ``"pseudo_groups"``: the band clusters of each class on which ``head`` errs at
