@@ -64,6 +64,14 @@ def build_parser():
         metavar=("LO", "HI"),
         help="label only samples between these activation quantiles",
     )
+    label.add_argument(
+        "--band",
+        type=float,
+        default=None,
+        metavar="WIDTH",
+        help="also label every unit over its mid band (quantiles 0.5 +- WIDTH/2) and "
+        "report both, as the demo explains a class logit (default: all rows only)",
+    )
     label.add_argument("--n-explanations", type=int, default=None)
     label.add_argument(
         "--test-size",
@@ -128,26 +136,40 @@ def main(argv=None):
     elif args.command == "label":
         from .invert import label_files
 
-        report = label_files(
-            args.activations,
-            args.concepts,
-            out=args.out,
-            spurious=list(args.spurious),
-            id_column=args.id_column,
-            max_length=args.max_length,
-            beam_size=args.beam_size,
-            min_fraction=args.min_fraction,
-            max_fraction=args.max_fraction,
-            mode=args.mode,
-            activation_range=None
-            if args.activation_range is None
-            else tuple(args.activation_range),
-            n_explanations=args.n_explanations,
-            test_size=args.test_size,
-            random_state=args.random_state,
-        )
+        def label(activation_range):
+            return label_files(
+                args.activations,
+                args.concepts,
+                spurious=list(args.spurious),
+                id_column=args.id_column,
+                max_length=args.max_length,
+                beam_size=args.beam_size,
+                min_fraction=args.min_fraction,
+                max_fraction=args.max_fraction,
+                mode=args.mode,
+                activation_range=activation_range,
+                n_explanations=args.n_explanations,
+                test_size=args.test_size,
+                random_state=args.random_state,
+            )
+
+        given = None if args.activation_range is None else tuple(args.activation_range)
+        report = label(given)
+        if args.band is not None:
+            if not 0 < args.band <= 1:
+                print(
+                    f"midlogit label: --band must be in (0, 1], got {args.band}.", file=sys.stderr
+                )
+                return 2
+            lo, hi = 0.5 - args.band / 2, 0.5 + args.band / 2
+            report += (
+                f"\n\n# Over the mid band (quantiles {lo:.2f}-{hi:.2f} of each unit)\n\n"
+                + label((lo, hi))
+            )
         if args.out is None:
             print(report)
+        else:
+            Path(args.out).write_text(report)
     else:
         script = Path(__file__).resolve().parent.parent / "benchmarks" / f"bench_{args.name}.py"
         if not script.exists():

@@ -171,3 +171,24 @@ def test_cli_label_writes_a_report(tmp_path, capsys):
         ]
     )
     assert "| waterbird | `sky` |" in out.read_text()
+
+
+def test_cli_label_band_reports_all_rows_and_the_mid_band(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    concepts = rng.random((2000, 3)) < 0.5
+    logit = 2.0 * concepts[:, 0] + rng.normal(size=2000)
+    lo, hi = np.quantile(logit, [0.3, 0.7])
+    middle = (logit >= lo) & (logit <= hi)
+    logit[middle & concepts[:, 2]] += 0.3 * (hi - lo)  # only the band tracks "tree"
+    np.savez(tmp_path / "acts.npz", activations=logit, unit_names=np.array(["logit"]))
+    rows = "\n".join(",".join(str(int(v)) for v in row) for row in concepts)
+    (tmp_path / "concepts.csv").write_text("water,land,tree\n" + rows + "\n")
+    args = ["label", str(tmp_path / "acts.npz"), str(tmp_path / "concepts.csv")]
+    assert main([*args, "--max-length", "1", "--band", "0.4"]) == 0
+    report = capsys.readouterr().out
+    everything, band = report.split("# Over the mid band (quantiles 0.30-0.70 of each unit)")
+    # over all rows "tree" ranks nothing; within the band it is a significant runner-up
+    assert "| logit | `water` |" in everything and "`tree`" not in everything
+    assert "| 2 | `tree` | 1 |" in band
+    assert main([*args, "--band", "1.5"]) == 2
+    assert "--band must be in (0, 1]" in capsys.readouterr().err
