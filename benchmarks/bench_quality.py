@@ -221,6 +221,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--project-out-head", choices=["true", "false"], default=None,
                         help="override midlogit_search's project_out_head (an ablation)")
+    parser.add_argument("--band-center", type=float, default=None,
+                        help="override the band centre of midlogit's selector (an ablation)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest on a shared 2-core machine)")
     args = parser.parse_args(argv)
@@ -237,6 +239,8 @@ def main(argv=None):
             overrides = {}
             if args.project_out_head is not None:
                 overrides["project_out_head"] = args.project_out_head == "true"
+            if args.band_center is not None:
+                overrides["selector_params"] = {"band_center": args.band_center}
             run = run_one(task, seed, args.quick, overrides)
             run["search_overrides"] = overrides
             runs.append(run)
