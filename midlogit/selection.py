@@ -131,8 +131,12 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         :class:`sklearn.frozen.FrozenEstimator` so cloning keeps it fitted. ``None``
         uses out-of-fold logistic regression, so training rows do not get
         over-confident logits.
-    band_center : float, default=0.5
-        Centre of the band, in quantiles of the logit.
+    band_center : float or "auto", default=0.5
+        Centre of the band, in quantiles of the logit. ``"auto"``: 1 minus the share of
+        the smallest class in ``y`` (0.5 for two balanced classes, 2/3 for three), the
+        quantile where a class's logit, taken over all rows, passes from the other
+        classes' rows to its own: there the rows the head is unsure of lie. Fitted as
+        ``band_center_``.
     band_width : float, default=0.4
         Width of the band, in quantiles (clipped to [0, 1] at the ends). It is also the
         share of rows kept, whatever the number of classes: with several banded
@@ -159,6 +163,8 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
 
     Attributes
     ----------
+    band_center_ : float
+        The centre used (``band_center``, or what ``"auto"`` resolved to).
     classes_ : ndarray of shape (n_classes,)
         Class labels, in the column order of ``logits_``.
     band_classes_ : ndarray of shape (n_band_classes,)
@@ -212,10 +218,14 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _fit(self, X, y):
-        lo_q, hi_q = self._quantile_range()
         given = X
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
+        self.band_center_ = self.band_center
+        if isinstance(self.band_center, str) and self.band_center == "auto":
+            _, counts = np.unique(y, return_counts=True)
+            self.band_center_ = 1.0 - counts.min() / y.shape[0]
+        lo_q, hi_q = self._quantile_range()
         logits, self.classes_ = class_logits(
             self.estimator,
             estimator_input(self.estimator, given, X),
@@ -229,7 +239,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         tiebreak = rng.permutation(y.shape[0])
-        center = self.band_center
+        center = self.band_center_
         support = np.zeros(y.shape[0], dtype=bool)
         if self.per_class:
             support[~np.isin(y, self.band_classes_)] = True
@@ -296,12 +306,13 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
                 f"band_width must be in (0, 1] (a fraction of the quantile range), got "
                 f"{self.band_width!r}."
             )
-        if not (is_number(self.band_center) and 0 <= self.band_center <= 1):
+        center = self.band_center_
+        if not (is_number(center) and 0 <= center <= 1):
             raise ValueError(
-                f"band_center must be in [0, 1] (a quantile), got {self.band_center!r}."
+                f"band_center must be in [0, 1] (a quantile) or 'auto', got {self.band_center!r}."
             )
         half = self.band_width / 2
-        return max(self.band_center - half, 0.0), min(self.band_center + half, 1.0)
+        return max(center - half, 0.0), min(center + half, 1.0)
 
     def _band_classes(self, y):
         if self.classes is None:

@@ -407,3 +407,17 @@ def test_tied_logits_keep_band_width_and_ties_are_broken_by_random_state():
     assert support(0).sum() == 50
     np.testing.assert_array_equal(support(0), support(0))
     assert not np.array_equal(support(0), support(1))
+
+
+def test_auto_band_centre_is_where_a_class_logit_meets_its_own_rows():
+    rng = np.random.RandomState(0)
+    for counts, centre in (((100, 100), 0.5), ((100, 100, 100), 2 / 3), ((77, 23), 0.77)):
+        y = np.repeat(np.arange(len(counts)), counts)
+        X = rng.normal(size=(y.size, 3)) + np.eye(3)[y % 3] * 2
+        selector = LogitBandSelector(band_center="auto", band_width=0.2, random_state=0)
+        selector.fit(X, y)
+        assert selector.band_center_ == pytest.approx(centre)
+        fixed = LogitBandSelector(band_center=centre, band_width=0.2, random_state=0).fit(X, y)
+        np.testing.assert_array_equal(selector.support_, fixed.support_)
+    with pytest.raises(ValueError, match="or 'auto'"):
+        LogitBandSelector(band_center="middle").fit(X, y)
