@@ -30,5 +30,6 @@ lint: install
 
 docs: install
 	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(BIN))/sphinx-build
+	$(BIN)/python docs/check_html.py docs/_build/html
 
 .PHONY: install demo test test-slow lint docs

@@ -13,6 +13,7 @@ retrained head back into a copy of the net.
 This is the only midlogit module that imports torch and skorch at import time.
 """
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -53,6 +54,7 @@ __all__ = [
     "pretrained_sprite_net",
     "make_finetune_net",
     "EpochProgress",
+    "torch_threads",
     "default_cache_dir",
 ]
 
@@ -1346,6 +1348,37 @@ def make_midlogit_pipeline(
 _PRETRAIN_VERSION = 1
 _PRETRAIN_LABELS = ("kind", "kind+x", "kind+x+background")
 _N_X_BINS = 3
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run a block with torch limited to ``n_threads`` threads, then restore the setting.
+
+    Measured here: on two shared cores, one thread trained the sprite net about 6x
+    faster than two.
+
+    Parameters
+    ----------
+    n_threads : int
+        Threads for torch's intra-op parallelism inside the block.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from midlogit.backbones import torch_threads
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class EpochProgress(Callback):
