@@ -565,9 +565,11 @@ def _textures(background, size, rng):
     return images
 
 
-def _sprites_on_textures(kind, scale, orientation, pos_x, pos_y, background, size, rng):
-    sprites = _render(kind, scale, orientation, pos_x, pos_y, size, range(SPRITE_KINDS.size))
-    texture = _textures(background, size, rng)
+def _sprites_on_textures(latents, size, rng):
+    """Images of :func:`_free_latents`: each sprite over its background texture."""
+    fields = (latents[name] for name in ("kind", "scale", "orientation", "pos_x", "pos_y"))
+    sprites = _render(*fields, size, range(SPRITE_KINDS.size))
+    texture = _textures(latents["background"], size, rng)
     return np.maximum(sprites, texture[:, None])
 
 
@@ -660,16 +662,7 @@ def make_pretraining_sprites(
     n_backgrounds = BACKGROUND_NAMES.size if backgrounds else 1
     background = _balanced_labels(n_samples, n_backgrounds, rng)
     latents = _free_latents(ids[target], background, rng)
-    data = _sprites_on_textures(
-        latents["kind"],
-        latents["scale"],
-        latents["orientation"],
-        latents["pos_x"],
-        latents["pos_y"],
-        background,
-        image_size,
-        rng,
-    )
+    data = _sprites_on_textures(latents, image_size, rng)
     return Bunch(
         data=data,
         target=target,
@@ -771,16 +764,7 @@ def make_waterbirds_like(
     target, spurious = groups // 2, groups % 2
     background = np.asarray(_WATERBIRDS_BACKGROUNDS)[spurious]
     latents = _free_latents(ids[target], background, rng)
-    data = _sprites_on_textures(
-        latents["kind"],
-        latents["scale"],
-        latents["orientation"],
-        latents["pos_x"],
-        latents["pos_y"],
-        background,
-        image_size,
-        rng,
-    )
+    data = _sprites_on_textures(latents, image_size, rng)
     target_names = np.array(["landbird", "waterbird"])
     spurious_names = np.array(["land", "water"])
     return Bunch(
