@@ -408,14 +408,19 @@ def _backbone_summary(embedder):
     return {"module": type(module).__name__, "pretraining": info}
 
 
+def _clustered(pipeline):
+    """The band selector that found the clusters, and the input rows the clusterer saw."""
+    clusterer = pipeline.named_steps["embeddingclusterer"]
+    band = pipeline.named_steps["logitbandselector"]
+    if isinstance(band, str):  # the band found the clusters; every row joined one
+        return clusterer.selector_, np.arange(clusterer.labels_.size)
+    return band, band.sample_indices_
+
+
 def _minority_clusters(pipeline, heldout):
     """The clusters midlogit selected, with the true counterexample share of each."""
-    from .comparison import curated_rows
-
     clusterer = pipeline.named_steps["embeddingclusterer"]
-    rows, _ = curated_rows(pipeline)
-    band = pipeline.named_steps["logitbandselector"]
-    clustered = band.sample_indices_ if not isinstance(band, str) else np.arange(rows.size)
+    _, clustered = _clustered(pipeline)
     counter = np.asarray(heldout.target != heldout.spurious)[clustered]
     report = clusterer.cluster_report_
     names = np.asarray(heldout.target_names)
@@ -506,11 +511,7 @@ def _write_figures(out, comparison, heldout, group_names, explanations, dataset)
 
     best = comparison.midlogit_search.best_estimator_
     clusterer = best.named_steps["embeddingclusterer"]
-    band_step = best.named_steps["logitbandselector"]
-    if isinstance(band_step, str):  # the band found the clusters; all rows were retrained on
-        selector, clustered_rows = clusterer.selector_, np.arange(len(heldout.target))
-    else:
-        selector, clustered_rows = band_step, band_step.sample_indices_
+    selector, clustered_rows = _clustered(best)
     names = {int(k): v for k, v in group_names.items()}
     class_names = [str(n) for n in heldout.target_names]
     target_word = _WORDS[dataset][0]
