@@ -171,8 +171,10 @@ class Explanation(NamedTuple):
         ROC-AUC of the unit's activations against the formula's indicator (held-out rows
         when ``test_size`` is set).
     p_value : float
-        One-sided Mann-Whitney U p-value (higher on the formula's samples in positive
-        mode, lower in negative mode); may underflow to 0, see ``log_p_value``.
+        Mann-Whitney U p-value, one-sided by default (higher on the formula's samples in
+        positive mode, lower in negative mode; see ``ConceptLabeler(alternative=...)``);
+        exact for small formulas on tie-free activations. May underflow to 0, see
+        ``log_p_value``.
     fraction : float
         Fraction of the samples (of the band, when ``activation_range`` is set) covered.
     length : int
@@ -454,15 +456,83 @@ def concept_auc(a, C):
     return auc[0] if np.ndim(a) == 1 else auc
 
 
-def _mwu_pvalues(U, n1, N, tie_term):
-    """One-sided Mann-Whitney p-value of ``U`` (samples in the set higher), as SciPy's
-    ``mannwhitneyu(..., method="asymptotic")`` with continuity correction, and its log."""
+# SciPy's ``mannwhitneyu(method="auto")`` rule: the exact null distribution when the
+# smaller sample has at most this many members and no value is tied.
+_EXACT_MAX_SMALLER = 8
+# Longest table of exact null counts built (float64 entries); past it, the normal
+# approximation is used even where SciPy would go exact (samples of millions).
+_EXACT_MAX_TABLE = 1 << 22
+
+
+def _mwu_null_cdf(m, n, kmax):
+    """``P(U <= k)`` for ``k = 0 .. kmax`` under the null, samples of sizes ``m <= n``.
+
+    The number of arrangements with ``U = k`` is the coefficient of ``q**k`` in the
+    Gaussian binomial ``prod_{i=1..m} (1 - q**(n + i)) / (1 - q**i)``. Truncated at
+    ``kmax``, dividing by ``1 - q**i`` is a running sum with stride ``i`` and
+    multiplying by ``1 - q**a`` a shifted difference, which only matters once
+    ``a <= kmax``: the tails (small p-values) are sums of positive terms.
+    """
+    counts = np.zeros(kmax + 1)
+    counts[0] = 1.0
+    for i in range(1, m + 1):
+        padded = np.zeros(-(-(kmax + 1) // i) * i)
+        padded[: kmax + 1] = counts
+        counts = np.cumsum(padded.reshape(-1, i), axis=0).ravel()[: kmax + 1]
+    for a in range(n + 1, n + m + 1):
+        if a > kmax:
+            break
+        counts[a:] = counts[a:] - counts[: kmax + 1 - a]
+    return np.cumsum(counts), math.comb(m + n, m)
+
+
+def _mwu_exact_sf(U, m, n):
+    """``P(U' >= U)`` and its log for integer ``U`` of one pair of sample sizes."""
+    m, n = min(m, n), max(m, n)
+    U = np.asarray(U, dtype=np.int64)
+    # by symmetry P(U' >= U) = P(U' <= m n - U); the lower side needs the shorter table
+    low = U > m * n - U
+    k = np.where(low, m * n - U, U - 1)
+    cdf, total = _mwu_null_cdf(m, n, int(max(k.max(), 0)))
+    with np.errstate(divide="ignore"):
+        below = np.where(k >= 0, cdf[np.maximum(k, 0)], 0.0)
+        p = np.where(low, below / total, 1.0 - below / total)
+        logp = np.where(low, np.log(below) - math.log(total), np.log1p(-below / total))
+    return p, logp
+
+
+def _mwu_pvalues(U, n1, N, tie_term, alternative="one-sided"):
+    """Mann-Whitney p-value of ``U`` and its log, as SciPy's ``mannwhitneyu`` with
+    ``method="auto"``: exact when the smaller sample has at most 8 members and no value
+    is tied, else the tie-corrected normal approximation with continuity correction.
+
+    ``alternative="one-sided"`` tests "the samples in the set are higher" (SciPy's
+    ``"greater"`` with the set as ``x``), ``"two-sided"`` either direction.
+    """
     U, n1, N, tie_term = np.broadcast_arrays(*map(np.asarray, (U, n1, N, tie_term)))
+    U, n1, N = (np.asarray(v, dtype=np.float64) for v in (U, n1, N))
     n0 = N - n1
+    two = alternative == "two-sided"
+    if two:
+        U = np.maximum(U, n1 * n0 - U)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = n1 * n0 / 12.0 * ((N + 1) - tie_term / (N * (N - 1.0)))
         z = (U - n1 * n0 / 2.0 - 0.5) / np.sqrt(var)
-    return ndtr(-z), log_ndtr(-z)
+    p, logp = np.array(ndtr(-z)), np.array(log_ndtr(-z))
+    small = np.minimum(n1, n0)
+    exact = (small >= 1) & (small <= _EXACT_MAX_SMALLER) & (tie_term == 0)
+    exact &= small * np.maximum(n1, n0) / 2 <= _EXACT_MAX_TABLE
+    if exact.any():
+        sizes = np.stack([n1[exact], n0[exact]], axis=1).astype(np.int64)
+        pairs, which = np.unique(sizes, axis=0, return_inverse=True)
+        pe, le = np.empty(sizes.shape[0]), np.empty(sizes.shape[0])
+        for j, (m, n) in enumerate(pairs):
+            rows = which.ravel() == j
+            pe[rows], le[rows] = _mwu_exact_sf(np.rint(U[exact][rows]), int(m), int(n))
+        p[exact], logp[exact] = pe, le
+    if two:
+        p, logp = np.minimum(2 * p, 1.0), np.minimum(logp + math.log(2), 0.0)
+    return p, logp
 
 
 # --------------------------------------------------------------------------- search
@@ -756,6 +826,11 @@ class ConceptLabeler(BaseEstimator):
         samples and their AUC, p-value and fraction are computed on the held-out
         ``test_size`` part (as in :func:`sklearn.model_selection.train_test_split`).
         Without it all are in-sample: read the p-values as a ranking, not a test.
+    alternative : {"one-sided", "two-sided"}, default="one-sided"
+        The Mann-Whitney test behind ``p_value``: one-sided asks whether the unit is
+        higher on the formula's samples (lower in negative mode), two-sided whether it
+        differs in either direction (the p-value the reference INVERT code reports;
+        twice the one-sided one where the AUC points the searched way).
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split.
     n_jobs : int or None, default=None
@@ -789,8 +864,12 @@ class ConceptLabeler(BaseEstimator):
 
     The AUC is exact for any real activations and equals
     :func:`sklearn.metrics.roc_auc_score` of the formula's indicator. The p-value is the
-    one-sided Mann-Whitney U test, tie-corrected normal approximation with continuity
-    correction, equal to ``scipy.stats.mannwhitneyu(..., method="asymptotic")``.
+    Mann-Whitney U test as ``scipy.stats.mannwhitneyu(..., method="auto")`` computes
+    it: from the exact null distribution when the formula covers at most 8 samples (or
+    all but at most 8) and the unit's activations have no ties, otherwise from the
+    tie-corrected normal approximation with continuity correction. (Past about four
+    million table entries, e.g. 8 samples against a million, the approximation is used
+    throughout to bound memory.)
 
     Examples
     --------
@@ -815,6 +894,7 @@ class ConceptLabeler(BaseEstimator):
         activation_range=None,
         n_explanations=None,
         test_size=None,
+        alternative="one-sided",
         random_state=None,
         n_jobs=None,
     ):
@@ -826,6 +906,7 @@ class ConceptLabeler(BaseEstimator):
         self.activation_range = activation_range
         self.n_explanations = n_explanations
         self.test_size = test_size
+        self.alternative = alternative
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -845,6 +926,10 @@ class ConceptLabeler(BaseEstimator):
             )
         if self.mode not in ("positive", "negative"):
             raise ValueError(f"mode must be 'positive' or 'negative', got {self.mode!r}.")
+        if self.alternative not in ("one-sided", "two-sided"):
+            raise ValueError(
+                f"alternative must be 'one-sided' or 'two-sided', got {self.alternative!r}."
+            )
         band = self.activation_range
         if band is not None:
             ok = np.ndim(band) == 1 and len(band) == 2
@@ -956,13 +1041,13 @@ class ConceptLabeler(BaseEstimator):
         sel_auc = self._orient(U, n1, N)
         if held is None:
             auc, frac = sel_auc, n1 / N
-            p, logp = _mwu_pvalues(U, n1, N, tie)
+            p, logp = _mwu_pvalues(U, n1, N, tie, self.alternative)
         else:
             stats, Nt, tie_t = held
             n1t = np.array([s[0] for s in stats])
             Ut = (np.array([s[1] for s in stats]) - n1t * (n1t + 1)) / 2
             auc, frac = self._orient(Ut, n1t, Nt), n1t / Nt
-            p, logp = _mwu_pvalues(Ut, n1t, Nt, tie_t)
+            p, logp = _mwu_pvalues(Ut, n1t, Nt, tie_t, self.alternative)
             undefined = (n1t == 0) | (n1t == Nt)
             auc, p, logp = (np.where(undefined, np.nan, v) for v in (auc, p, logp))
         out = []
@@ -1262,7 +1347,7 @@ def label_files(
     **labeler_params
         Passed to :class:`ConceptLabeler` (``max_length``, ``beam_size``,
         ``min_fraction``, ``max_fraction``, ``mode``, ``activation_range``,
-        ``n_explanations``, ``test_size``, ``random_state``, ``n_jobs``).
+        ``n_explanations``, ``test_size``, ``alternative``, ``random_state``, ``n_jobs``).
 
     Returns
     -------
