@@ -115,8 +115,8 @@ def _benchmark_results_rst():
     files.sort(key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
     if not files:
         return (
-            "No benchmark results are committed yet. Run ``midlogit bench <name>`` to "
-            "write them to ``benchmarks/results/``.\n"
+            "No benchmark results are committed yet. Run ``python benchmarks/bench_<name>.py`` "
+            "from a source checkout to write them to ``benchmarks/results/``.\n"
         )
     blocks = []
     for path in files:

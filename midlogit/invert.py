@@ -20,6 +20,7 @@ compared, so the beam never holds two formulas with one support.
 import csv
 import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -1124,7 +1125,7 @@ class ConceptLabeler(BaseEstimator):
         held = self.test_size is not None
         band = self.activation_range
         lines = [
-            f"# {title}",
+            f"# {_md_text(title)}",
             "",
             f"{units} unit(s), {len(self.concept_names_)} concept(s); formulas of at most "
             f"{self.max_length} literals, beam {self.beam_size}, fraction in "
@@ -1143,31 +1144,40 @@ class ConceptLabeler(BaseEstimator):
         flagged = []
         for name, exps in zip(unit_names, self.explanations_):
             if not exps:
-                lines.append(f"| {_cell(name)} | (no admissible formula) | | | |")
+                lines.append(f"| {_md_text(name)} | (no admissible formula) | | | |")
                 continue
             best = exps[0]
             hits = [c for c in best.formula.concepts if c in spurious]
             significant = best.log_p_value <= np.log(alpha)
             flag = ""
+            used = ", ".join(_md_text(c) for c in hits)
             if hits and significant:
-                flag = f"FLAG: {', '.join(hits)}"
-                flagged.append(name)
+                flag = f"FLAG: {used}"
+                flagged.append(_md_text(name))
             elif hits:
-                flag = f"uses {', '.join(hits)}, p > {alpha:g}"
+                flag = f"uses {used}, p > {alpha:g}"
             lines.append(
-                f"| {_cell(name)} | `{_cell(str(best.formula))}` | {_fmt_auc(best.auc)} | "
+                f"| {_md_text(name)} | {_md_code(best.formula)} | {_fmt_auc(best.auc)} | "
                 f"{_fmt_p(best.log_p_value)} | {flag} |"
             )
         if spurious:
-            lines += [
-                "",
-                f"{len(flagged)} of {units} unit(s) have a significant (p <= {alpha:g}) best "
-                f"explanation using a flagged concept ({', '.join(spurious)})"
-                + (": " + ", ".join(flagged) if flagged else "")
-                + ".",
-            ]
+            which = f"a flagged concept ({', '.join(_md_text(c) for c in spurious)})"
+            if held:
+                summary = (
+                    f"{len(flagged)} of {units} unit(s) have a significant (held-out p <= "
+                    f"{alpha:g}) best explanation using {which}"
+                )
+            else:
+                summary = (
+                    f"{len(flagged)} of {units} unit(s) have a best explanation using {which} "
+                    f"with an in-sample p <= {alpha:g}. In-sample p-values are not a test: "
+                    "they were computed on the rows the formula was chosen on, and choosing "
+                    "the best of many formulas makes them small even for noise (set "
+                    "test_size for held-out p-values)"
+                )
+            lines += ["", summary + (": " + ", ".join(flagged) if flagged else "") + "."]
         for name, exps in zip(unit_names, self.explanations_):
-            lines += ["", f"## {name}", ""]
+            lines += ["", f"## {_md_text(name)}", ""]
             if not exps:
                 lines.append("No formula covers an admissible fraction of the samples.")
                 continue
@@ -1178,7 +1188,7 @@ class ConceptLabeler(BaseEstimator):
             ]
             for i, e in enumerate(exps, 1):
                 lines.append(
-                    f"| {i} | `{_cell(str(e.formula))}` | {e.length} | {_fmt_auc(e.auc)} | "
+                    f"| {i} | {_md_code(e.formula)} | {e.length} | {_fmt_auc(e.auc)} | "
                     f"{_fmt_p(e.log_p_value)} | {e.fraction:.4f} |"
                     + (f" {_fmt_auc(e.selection_auc)} |" if held else "")
                 )
@@ -1193,8 +1203,27 @@ class ConceptLabeler(BaseEstimator):
         return tags
 
 
-def _cell(text):
-    return str(text).replace("|", "\\|")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _visible_controls(text):
+    """Newlines and other control characters as their escapes (``\\n``), so that a
+    name cannot end a table row or a heading."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _md_text(text):
+    """``text`` for a Markdown table cell or heading, shown as written."""
+    return _visible_controls(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
+
+
+def _md_code(text):
+    """``text`` as a Markdown code span inside a table cell, shown as written."""
+    text = _visible_controls(str(text)).replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _fmt_auc(x):
