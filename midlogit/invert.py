@@ -18,6 +18,7 @@ compared, so the beam never holds two formulas with one support.
 """
 
 import csv
+import io
 import math
 import os
 import re
@@ -33,6 +34,8 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .datasets import _read_lines
 
 __all__ = [
     "ConceptLabeler",
@@ -1301,18 +1304,22 @@ def _load_activations(path):
 def _load_concepts(path, id_column="id"):
     path = os.fspath(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
+        text = _read_lines(path)
+    except OSError as exc:
         raise ValueError(f"{path}: cannot read as a CSV file ({exc}).") from exc
-    rows = [r for r in rows if r]
-    if not rows:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        numbered = [(reader.line_num, r) for r in reader if r]
+    except csv.Error as exc:
+        raise ValueError(f"{path}: line {reader.line_num} is not valid CSV ({exc}).") from None
+    if not numbered:
         raise ValueError(f"{path}: the file is empty; expected a header row of concept names.")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
+    header = [h.strip() for h in numbered[0][1]]
+    body = [r for _, r in numbered[1:]]
     if not body:
         raise ValueError(f"{path}: the file has a header but no data rows.")
-    for line, r in enumerate(body, start=2):
+    lines = [line for line, _ in numbered[1:]]
+    for line, r in zip(lines, body):
         if len(r) != len(header):
             raise ValueError(
                 f"{path}: line {line} has {len(r)} fields but the header has {len(header)}."
@@ -1337,7 +1344,7 @@ def _load_concepts(path, id_column="id"):
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
-            f"{path}: column {header[j]!r}, line {i + 2}: value {str(table[i, j])!r} is not "
+            f"{path}: column {header[j]!r}, line {lines[i]}: value {str(table[i, j])!r} is not "
             "0/1 or true/false."
         )
     return true, header, ids

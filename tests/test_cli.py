@@ -39,10 +39,10 @@ def test_label_bad_input_is_one_line_and_status_2(tmp_path, capsys):
     _assert_one_line_error(capsys, status, "label", "missing.npz")
     (tmp_path / "latin.csv").write_bytes("caf\xe9,land\n1,0\n".encode("latin-1"))
     status = main(["label", files[0], str(tmp_path / "latin.csv")])
-    _assert_one_line_error(capsys, status, "label", "latin.csv")
-    (tmp_path / "ragged.csv").write_text("water,land\n1,0\n1\n")
+    _assert_one_line_error(capsys, status, "label", "latin.csv, line 1: byte 0xe9 is not UTF-8")
+    (tmp_path / "ragged.csv").write_text("water,land\n\n1,0\n1\n")  # blank lines count
     status = main(["label", files[0], str(tmp_path / "ragged.csv")])
-    _assert_one_line_error(capsys, status, "label", "line 3 has 1 fields")
+    _assert_one_line_error(capsys, status, "label", "line 4 has 1 fields")
     status = main(["label", *files, "--test-size", "5000"])
     _assert_one_line_error(capsys, status, "label", "test_size=5000")
     status = main(["label", *files, "--spurious", "ocean"])
