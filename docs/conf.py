@@ -31,6 +31,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",
 ]
 
 root_doc = "index"
@@ -120,13 +121,8 @@ def _benchmark_results_rst():
         )
     blocks = []
     for path in files:
-        title = f"``{path.relative_to(ROOT).as_posix()}``"
         relative = os.path.relpath(path, DOCS).replace(os.sep, "/")
-        blocks.append(
-            f"{title}\n{'-' * len(title)}\n\n"
-            f".. literalinclude:: {relative}\n"
-            "   :language: markdown\n\n"
-        )
+        blocks.append(f".. include:: {relative}\n   :parser: myst_parser.sphinx_\n\n")
     return "".join(blocks)
 
 
