@@ -1106,9 +1106,9 @@ class ConceptLabeler(BaseEstimator):
         >>> a = np.array([[3.0], [2.0], [1.0], [0.0], [-1.0], [0.5]])
         >>> lab = ConceptLabeler(max_length=1).fit(a, C, concept_names=["water", "land"])
         >>> print(lab.to_markdown(["logit"], spurious=["water"]).splitlines()[6])
-        | logit | `water` | 1.0000 | 0.0526 | uses water, p > 0.05 |
+        | logit | `water` | 1.0000 | 0.0667 | uses water, p > 0.05 |
         >>> print(lab.to_markdown(["logit"], spurious=["water"], alpha=0.1).splitlines()[6])
-        | logit | `water` | 1.0000 | 0.0526 | FLAG: water |
+        | logit | `water` | 1.0000 | 0.0667 | FLAG: water |
         """
         check_is_fitted(self, "explanations_")
         units = len(self.explanations_)
