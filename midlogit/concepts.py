@@ -15,7 +15,7 @@ from sklearn.utils import Bunch
 
 from .invert import ConceptLabeler
 
-__all__ = ["make_concepts", "explain_logit"]
+__all__ = ["make_concepts", "dataset_concepts", "explain_logit"]
 
 
 def _columns(factors):
@@ -108,6 +108,79 @@ def make_concepts(factors, *, n_bins=3, max_categories=10, names=None):
         concept_names=np.array(concept_names),
         columns=np.array(sources),
     )
+
+
+def _same_partition(a, b):
+    """Whether two columns split the rows the same way (one recodes the other)."""
+    pairs = np.unique(
+        np.c_[np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]], axis=0
+    )
+    return len(pairs) == len(np.unique(a)) == len(np.unique(b))
+
+
+def dataset_concepts(dataset, *, target="class", spurious="attribute", factors=None, n_bins=3):
+    """The concepts a midlogit dataset already records: class, attribute, other factors.
+
+    Works on every dataset Bunch of :mod:`midlogit.datasets`, generated or loaded: the
+    class and the spurious attribute by their names (``"bird=waterbird"``), the
+    recorded latent factors of generated sprites (quantile bins of continuous ones),
+    and the 40 attribute columns of :func:`~midlogit.datasets.load_celeba`
+    (``"Smiling=yes"``).
+
+    Parameters
+    ----------
+    dataset : Bunch
+        With ``target`` and ``target_names``; ``spurious`` and ``spurious_names``,
+        ``latents`` (structured array) and ``attributes`` with ``attribute_names`` are
+        used where present.
+    target, spurious : str, default="class", "attribute"
+        The words the concept names use for the class and the spurious attribute.
+    factors : sequence of str or None, default=None
+        Latent fields to add. ``None`` adds every field that does not repeat the class
+        or the attribute by another code (fields ending in ``_idx``, index copies,
+        are left out too).
+    n_bins : int, default=3
+        Quantile bins of each continuous factor.
+
+    Returns
+    -------
+    concepts : Bunch
+        As :func:`make_concepts` returns.
+
+    Examples
+    --------
+    >>> from midlogit.concepts import dataset_concepts
+    >>> from midlogit.datasets import make_waterbirds_like
+    >>> birds = make_waterbirds_like(200, image_size=16, random_state=0)
+    >>> concepts = dataset_concepts(birds, target="bird", spurious="place",
+    ...                             factors=("scale",))
+    >>> concepts.concept_names[:4].tolist()
+    ['bird=landbird', 'bird=waterbird', 'place=land', 'place=water']
+    """
+    columns = {target: np.asarray(dataset["target"])}
+    names = {target: [str(n) for n in dataset["target_names"]]}
+    if dataset.get("spurious") is not None:
+        columns[spurious] = np.asarray(dataset["spurious"])
+        names[spurious] = [str(n) for n in dataset["spurious_names"]]
+    latents = dataset.get("latents")
+    fields = () if latents is None else latents.dtype.names
+    if factors is None:
+        factors = [
+            f
+            for f in fields
+            if not f.endswith("_idx")
+            and not any(_same_partition(latents[f], known) for known in columns.values())
+        ]
+    unknown = sorted(set(factors) - set(fields))
+    if unknown:
+        raise ValueError(f"factors {unknown} are not latent fields of the dataset: {fields}.")
+    for field in factors:
+        columns[field] = latents[field]
+    if dataset.get("attributes") is not None:
+        for j, name in enumerate(dataset["attribute_names"]):
+            columns[str(name)] = np.asarray(dataset["attributes"])[:, j]
+            names[str(name)] = ["no", "yes"]
+    return make_concepts(columns, n_bins=n_bins, names=names)
 
 
 def explain_logit(

@@ -233,8 +233,6 @@ _WORDS = {
     "digits": ("digit", "colour", "coloured digits: the digit, its colour the shortcut"),
     "gaussians": ("class", "attribute", "a tabular task: a weak core block, a strong shortcut"),
 }
-EXPLAIN_BAND = {"band_center": 0.5, "band_width": 0.4}
-"""The logit band the demo's "What the logit tracks" section explains (quantiles)."""
 
 
 def run_demo(
@@ -345,7 +343,10 @@ def _run(dataset, bias, seed, out, quick, verbose, plots, start):
     n_failed = int(np.isnan(search.cv_results_["mean_test_score"]).sum())
     midlogit = search.best_estimator_
     say("[midlogit] explaining the class logits with INVERT (all rows, mid band)")
-    tracks, explanations = _what_logits_track(dataset, test, E_test, head, midlogit, seed)
+    selector, _ = _clustered(midlogit)
+    # the band the curation cut: the chosen selector's quantiles of each class logit
+    band = {"band_center": float(selector.band_center_), "band_width": float(selector.band_width)}
+    tracks, explanations = _what_logits_track(dataset, test, E_test, head, midlogit, band, seed)
     lap("explanations")
     group_names = {str(i): str(name) for i, name in enumerate(test.group_names)}
     results = {
@@ -359,6 +360,7 @@ def _run(dataset, bias, seed, out, quick, verbose, plots, start):
         "settings": {"searched": len(search.cv_results_["params"]), "failed": n_failed},
         "clusters": _minority_clusters(midlogit, heldout),
         "what_the_logit_tracks": tracks,
+        "explained_band": band,
         "step_seconds": seconds,
     }
     figures = []
@@ -441,23 +443,17 @@ def _minority_clusters(pipeline, heldout):
 
 
 def _concepts(split, dataset):
-    from .concepts import make_concepts
+    from .concepts import dataset_concepts
 
     target_word, attribute_word, _ = _WORDS[dataset]
-    factors = {target_word: split.target, attribute_word: split.spurious}
-    names = {
-        target_word: [str(n) for n in split.target_names],
-        attribute_word: [str(n) for n in split.spurious_names],
-    }
     latents = split.get("latents")
-    if latents is not None:
-        for field in ("pos_y", "scale", "orientation"):
-            if field in (latents.dtype.names or ()):
-                factors[field] = latents[field]
-    return make_concepts(factors, names=names)
+    fields = () if latents is None else latents.dtype.names
+    # pos_x is left out: the x-band (the shortcut) already bins it
+    factors = [f for f in ("pos_y", "scale", "orientation") if f in fields]
+    return dataset_concepts(split, target=target_word, spurious=attribute_word, factors=factors)
 
 
-def _what_logits_track(dataset, split, E, head, retrained, seed):
+def _what_logits_track(dataset, split, E, head, retrained, band, seed):
     """Each class logit of the ERM head and of midlogit's head, explained twice.
 
     On the unbiased test split, where the shortcut attribute is independent of the
@@ -474,7 +470,7 @@ def _what_logits_track(dataset, split, E, head, retrained, seed):
     for model_name, model in (("ERM head", head), ("midlogit head", retrained)):
         logits, classes = class_logits(model, E, split.target)
         for k, label in enumerate(classes):
-            result = explain_logit(logits[:, k], concepts, random_state=seed, **EXPLAIN_BAND)
+            result = explain_logit(logits[:, k], concepts, random_state=seed, **band)
             class_name = str(split.target_names[label])
             shortcut = f"{attribute_word}={split.spurious_names[label]}"
             column = names.index(shortcut)
@@ -682,17 +678,21 @@ def _cluster_section(results, figures):
 
 def _tracks_section(results, figures):
     rows = results["what_the_logit_tracks"]
-    band = EXPLAIN_BAND
-    lo, hi = (
-        band["band_center"] - band["band_width"] / 2,
-        band["band_center"] + band["band_width"] / 2,
+    band = results["explained_band"]
+    lo = max(band["band_center"] - band["band_width"] / 2, 0.0)
+    hi = min(band["band_center"] + band["band_width"] / 2, 1.0)
+    where = (
+        f"over its mid band (quantiles {lo:.2f}–{hi:.2f}, the band the chosen midlogit "
+        "setting cut on the held-out rows)"
+        if band["band_width"] < 1
+        else "over its mid band (the chosen midlogit setting used no band, width 1.0, so "
+        "both columns read every row)"
     )
     lines = [
         "## What the logit tracks",
         "",
         "INVERT labels each class logit with the concept formula it ranks highest, over "
-        f"all unbiased test rows (the top of the logit) and over its mid band (quantiles "
-        f"{lo:.1f}–{hi:.1f}); on these rows the shortcut attribute is independent of the "
+        f"all unbiased test rows (the top of the logit) and {where}; on these rows the shortcut attribute is independent of the "
         "class, so a logit that tracks it is told apart from one that tracks the class. "
         "Formulas are chosen on half of the rows and tested on the other half. "
         "Only findings with a held-out p-value below 1e-3 are shown; the last two columns "

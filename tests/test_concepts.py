@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from midlogit.concepts import explain_logit, make_concepts
-from midlogit.datasets import make_biased_dsprites
+from midlogit.concepts import dataset_concepts, explain_logit, make_concepts
+from midlogit.datasets import load_celeba, make_biased_dsprites, make_waterbirds_like
 
 
 def test_categorical_factors_are_one_hot_and_numeric_ones_binned():
@@ -62,3 +62,33 @@ def test_noise_gives_no_finding():
     result = explain_logit(rng.normal(size=1000), C)
     assert result.all.best is None and result.band.best is None
     assert result.all.explanations  # formulas are still listed, just not as findings
+
+
+def test_dataset_concepts_names_class_attribute_and_recorded_factors():
+    birds = make_waterbirds_like(300, image_size=16, random_state=0)
+    concepts = dataset_concepts(birds, target="bird", spurious="place")
+    names = concepts.concept_names.tolist()
+    C = concepts.data
+    np.testing.assert_array_equal(C[:, names.index("bird=waterbird")], birds.target == 1)
+    np.testing.assert_array_equal(C[:, names.index("place=water")], birds.spurious == 1)
+    # the latent kind and background recode the class and the place: left out
+    assert not any(n.startswith(("kind", "background")) for n in names)
+    assert any(n.startswith("pos_y in") for n in names)
+    chosen = dataset_concepts(birds, factors=("scale",))
+    assert set(chosen.columns.tolist()) == {"class", "attribute", "scale"}
+    with pytest.raises(ValueError, match="not latent fields"):
+        dataset_concepts(birds, factors=("colour",))
+
+
+def test_dataset_concepts_reads_celeba_attribute_columns(tmp_path):
+    attributes = ["Blond_Hair", "Male", "Smiling"]
+    rows = [("000001.jpg", 1, -1, 1), ("000002.jpg", -1, 1, 1), ("000003.jpg", -1, -1, -1)]
+    lines = [str(len(rows)), " ".join(attributes)]
+    lines += [f"{name} {a} {b} {c}" for name, a, b, c in rows]
+    (tmp_path / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "list_eval_partition.txt").write_text("".join(f"{r[0]} 0\n" for r in rows))
+    faces = load_celeba(tmp_path)
+    concepts = dataset_concepts(faces, target="blond", spurious="male")
+    names = concepts.concept_names.tolist()
+    assert concepts.data[:, names.index("Smiling=yes")].tolist() == [True, True, False]
+    assert concepts.data[:, names.index("blond=Blond_Hair")].tolist() == [True, False, False]
