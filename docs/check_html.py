@@ -2,7 +2,9 @@
 
 Sphinx's ``-W`` catches warnings, not what the theme draws: docutils system messages
 rendered into the page, and a ``.. contents::`` block, which Furo (drawing its own "On
-this page" sidebar) shows as a red ERROR. Run after ``make html``.
+this page" sidebar) shows as a red ERROR; Markdown (the benchmark results) shown as a
+code block instead of rendered, which cuts wide tables off at the right edge. Run after
+``make html``.
 """
 
 import re
@@ -12,6 +14,9 @@ from pathlib import Path
 PATTERNS = {
     "a docutils system message": re.compile(r'class="system-message'),
     "a '.. contents::' block (Furo draws its own)": re.compile(r'<nav class="contents'),
+    "Markdown shown as code, not rendered (include it with the MyST parser)": re.compile(
+        r'class="highlight-(markdown|md)\b'
+    ),
 }
 
 

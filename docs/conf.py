@@ -31,6 +31,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",
 ]
 
 root_doc = "index"
@@ -115,18 +116,13 @@ def _benchmark_results_rst():
     files.sort(key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
     if not files:
         return (
-            "No benchmark results are committed yet. Run ``midlogit bench <name>`` to "
-            "write them to ``benchmarks/results/``.\n"
+            "No benchmark results are committed yet. Run ``python benchmarks/bench_<name>.py`` "
+            "from a source checkout to write them to ``benchmarks/results/``.\n"
         )
     blocks = []
     for path in files:
-        title = f"``{path.relative_to(ROOT).as_posix()}``"
         relative = os.path.relpath(path, DOCS).replace(os.sep, "/")
-        blocks.append(
-            f"{title}\n{'-' * len(title)}\n\n"
-            f".. literalinclude:: {relative}\n"
-            "   :language: markdown\n\n"
-        )
+        blocks.append(f".. include:: {relative}\n   :parser: myst_parser.sphinx_\n\n")
     return "".join(blocks)
 
 

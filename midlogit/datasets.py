@@ -28,9 +28,12 @@ open images lazily with Pillow (the optional extra ``midlogit[data]``);
 :func:`save_embeddings` and :func:`load_embeddings` store precomputed features.
 """
 
+import codecs
 import csv
+import io
 import numbers
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -1059,6 +1062,10 @@ class LazyImages:
     image_size : int, (height, width) or None, default=(224, 224)
         Output size; ``None`` keeps the files' own size, which must then be the same
         for every image read together.
+    root : str, Path or None, default=None
+        When given, an image is read only if its real location (symlinks followed)
+        lies inside this folder; :func:`load_waterbirds` and :func:`load_celeba` pass
+        their ``root``. Anything else raises a ValueError naming the file.
 
     Attributes
     ----------
@@ -1086,9 +1093,10 @@ class LazyImages:
     dtype = np.dtype(np.float32)
     ndim = 4
 
-    def __init__(self, filenames, image_size=(224, 224)):
+    def __init__(self, filenames, image_size=(224, 224), root=None):
         self.filenames = np.asarray([str(f) for f in filenames], dtype=str)
         self.image_size = _check_image_size(image_size, allow_none=True)
+        self.root = None if root is None else os.path.realpath(root)
 
     def __len__(self):
         return self.filenames.size
@@ -1105,6 +1113,8 @@ class LazyImages:
         Image, ImageOps = _import_pillow()
         if not Path(path).is_file():
             raise FileNotFoundError(f"Image file not found: {path}")
+        if self.root is not None:
+            _check_inside(path, self.root)
         with Image.open(path) as image:
             image = image.convert("RGB")
             if self.image_size is not None:
@@ -1146,17 +1156,92 @@ def _resolve_split(split):
     raise ValueError(f"split must be None, 'train', 'val', 'test' or 0, 1, 2, got {split!r}.")
 
 
-def _require_file(path, what):
+def _require_file(path, what, root=None):
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path} does not exist.")
+    if root is not None:
+        _check_inside(path, root)
     return path
 
 
-def _check_binary_column(values, name, path, allowed=(0, 1)):
-    bad = np.setdiff1d(values, allowed)
-    if bad.size:
+def _check_inside(path, root):
+    """Refuse a file whose real location (symlinks followed) is outside ``root``."""
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, root]) != root:
         raise ValueError(
-            f"Column {name!r} of {path} must hold {list(allowed)}, found {bad[:5].tolist()}."
+            f"{path} resolves to {real}, outside the dataset folder {root}; the loaders "
+            "read only inside root (copy the file into it, or pass the folder that holds "
+            "it as root)."
+        )
+
+
+def _check_relative_names(names, path, lines):
+    """Refuse file names that are absolute or climb out with ``..`` (untrusted lists)."""
+    for name, line in zip(names, lines):
+        parts = name.replace("\\", "/").split("/")
+        if (
+            not name
+            or "\x00" in name
+            or name.startswith(("/", "\\"))
+            or name[1:2] == ":"  # a Windows drive, C:
+            or ".." in parts
+        ):
+            raise ValueError(
+                f"{path}, line {line}: the file name {str(name)!r} must be a relative path "
+                "inside the dataset folder (not absolute, no '..')."
+            )
+
+
+def _read_lines(path):
+    """The lines of a UTF-8 text file (a byte-order mark is accepted) and their numbers.
+
+    Anything else (Latin-1 bytes, a binary file) is a ValueError naming the line.
+    """
+    data = Path(path).read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}, line {line}: byte 0x{data[exc.start]:02x} is not UTF-8 (the file looks "
+            "Latin-1 or binary); save it as UTF-8."
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise ValueError(f"{path}, line {line}: a NUL byte; this is not a text file.")
+    return text
+
+
+def _int_column(cells, lines, name, path):
+    """``cells`` (strings) as int64; a ValueError naming the first line that is not one."""
+    try:
+        return cells.astype(np.int64)
+    except (ValueError, OverflowError):
+        pass
+    for value, line in zip(cells, lines):
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(
+                f"Column {name!r} of {path}, line {line}, must hold integers, got {value!r}."
+            ) from None
+        if not -(2**63) <= number < 2**63:
+            raise ValueError(
+                f"Column {name!r} of {path}, line {line}: {value} is out of the integer range."
+            )
+    raise AssertionError("unreachable: numpy and int() disagree")  # pragma: no cover
+
+
+def _check_binary_column(values, name, path, allowed=(0, 1), lines=None):
+    wrong = ~np.isin(values, allowed)
+    if wrong.any():
+        bad = np.unique(values[wrong])
+        where = "" if lines is None else f" (first at line {lines[np.argmax(wrong)]})"
+        raise ValueError(
+            f"Column {name!r} of {path} must hold {list(allowed)}, found "
+            f"{bad[:5].tolist()}{where}."
         )
 
 
@@ -1179,7 +1264,7 @@ def _labelled_bunch(
             f"No rows of {root} belong to split {split_id}; pass split=None to load all."
         )
     filenames = filenames[rows]
-    images = LazyImages(filenames, image_size=image_size)
+    images = LazyImages(filenames, image_size=image_size, root=root)
     if load_images:
         images = images[:]
     target, spurious = target[rows], spurious[rows]
@@ -1239,7 +1324,11 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
     FileNotFoundError
         When ``metadata.csv`` (or, on reading, an image) is missing.
     ValueError
-        When a required column is missing or holds unexpected values.
+        When the file is not UTF-8 text (a byte-order mark is fine), a required column
+        is missing or holds unexpected values, a row has the wrong number of fields,
+        or an image name is absolute or holds ``..``; the message names the file and
+        line. Reading an image whose real location (symlinks followed) is outside
+        ``root`` raises one too.
 
     Examples
     --------
@@ -1258,12 +1347,15 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
     """
     root = Path(root).expanduser().resolve()
     split_id = _resolve_split(split)
-    path = _require_file(root / "metadata.csv", "Waterbirds metadata.csv")
-    with open(path, newline="") as handle:
-        table = list(csv.reader(handle))
+    path = _require_file(root / "metadata.csv", "Waterbirds metadata.csv", root=str(root))
+    reader = csv.reader(io.StringIO(_read_lines(path), newline=""))
+    try:
+        table = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as exc:
+        raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({exc}).") from None
     if not table:
         raise ValueError(f"{path} is empty; it needs a header line and one row per image.")
-    header = [name.strip() for name in table[0]]
+    header = [name.strip() for name in table[0][1]]
     required = ["img_filename", "y", "split", "place"]
     missing = [name for name in required if name not in header]
     if missing:
@@ -1271,8 +1363,9 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
             f"{path} lacks the column(s) {missing}; found {header}. Waterbirds' metadata "
             f"needs {required}."
         )
-    rows = [row for row in table[1:] if row]
-    ragged = [i + 2 for i, row in enumerate(rows) if len(row) != len(header)]
+    lines = np.array([line for line, _ in table[1:]])
+    rows = [row for _, row in table[1:]]
+    ragged = [int(line) for line, row in zip(lines, rows) if len(row) != len(header)]
     if ragged:
         raise ValueError(
             f"{path}: line(s) {ragged[:5]} do not have {len(header)} fields like the header."
@@ -1280,19 +1373,17 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
     if not rows:
         raise ValueError(f"{path} has a header but no rows.")
     cells = np.array(rows, dtype=str).reshape(len(rows), len(header))
-    columns = {}
-    for name in ("y", "split", "place"):
-        try:
-            columns[name] = cells[:, header.index(name)].astype(np.int64)
-        except ValueError as exc:
-            raise ValueError(f"Column {name!r} of {path} must hold integers.") from exc
-    _check_binary_column(columns["y"], "y", path)
-    _check_binary_column(columns["place"], "place", path)
-    _check_binary_column(columns["split"], "split", path, allowed=(0, 1, 2))
+    columns = {
+        name: _int_column(cells[:, header.index(name)], lines, name, path)
+        for name in ("y", "split", "place")
+    }
+    _check_binary_column(columns["y"], "y", path, lines=lines)
+    _check_binary_column(columns["place"], "place", path, lines=lines)
+    _check_binary_column(columns["split"], "split", path, allowed=(0, 1, 2), lines=lines)
+    names = cells[:, header.index("img_filename")]
+    _check_relative_names(names, path, lines)
     prefix = str(root) + os.sep
-    filenames = np.array(
-        [prefix + name for name in cells[:, header.index("img_filename")]], dtype=str
-    )
+    filenames = np.array([prefix + name for name in names], dtype=str)
     return _labelled_bunch(
         root,
         filenames,
@@ -1307,32 +1398,79 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
     )
 
 
+def _numbered_lines(path):
+    """Non-blank lines of a text file with their 1-based line numbers."""
+    lines = _read_lines(path).split("\n")
+    kept = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
+    return [i for i, _ in kept], [line for _, line in kept]
+
+
+def _check_field_counts(rows, numbers, expected, path, what):
+    counts = np.fromiter((len(row.split()) for row in rows), dtype=np.intp, count=len(rows))
+    wrong = np.flatnonzero(counts != expected)
+    if wrong.size:
+        i = wrong[0]
+        raise ValueError(
+            f"{path}, line {numbers[i]}: {counts[i]} fields, but every row must hold {what} "
+            f"({wrong.size} such line(s))."
+        )
+
+
 def _read_celeba_attributes(path):
-    lines = path.read_text().splitlines()
+    numbers, lines = _numbered_lines(path)
     if len(lines) < 2:
-        raise ValueError(f"{path} must start with the image count and the attribute names.")
+        raise ValueError(
+            f"{path} is empty or too short: it must start with the image count and the "
+            "attribute names."
+        )
     try:
         count = int(lines[0].split()[0])
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"The first line of {path} must be the image count.") from exc
+    except ValueError:
+        raise ValueError(
+            f"{path}, line {numbers[0]}: the first line must be the image count, got "
+            f"{lines[0][:40]!r}."
+        ) from None
     names = np.array(lines[1].split())
-    rows = [line for line in lines[2:] if line.strip()]
+    if np.unique(names).size != names.size:
+        raise ValueError(f"{path}, line {numbers[1]}: an attribute name is repeated.")
+    rows, numbers = lines[2:], numbers[2:]
     if len(rows) != count:
         raise ValueError(
             f"{path} announces {count} images on its first line but lists {len(rows)}."
         )
     if not rows:
         return np.array([], dtype=str), names, np.zeros((0, names.size), dtype=np.int8)
+    _check_field_counts(
+        rows, numbers, names.size + 1, path, f"a file name and {names.size} values -1 or 1"
+    )
+    files = np.loadtxt(rows, usecols=0, dtype=str, ndmin=1, comments=None)
     try:
-        files = np.loadtxt(rows, usecols=0, dtype=str, ndmin=1)
-        values = np.loadtxt(rows, usecols=range(1, names.size + 1), dtype=np.int8, ndmin=2)
-    except ValueError as exc:
-        raise ValueError(
-            f"{path}: every row must hold a file name and {names.size} values -1 or 1 ({exc})."
-        ) from exc
-    if (np.abs(values) != 1).any():
-        raise ValueError(f"The attribute values of {path} must be -1 or 1.")
+        values = np.loadtxt(
+            rows, usecols=range(1, names.size + 1), dtype=np.int8, ndmin=2, comments=None
+        )
+    except ValueError:
+        values = None
+    if values is None or (np.abs(values) != 1).any():
+        for row, line in zip(rows, numbers):
+            bad = [v for v in row.split()[1:] if v.lstrip("+-") != "1"]
+            if bad:
+                raise ValueError(
+                    f"{path}, line {line}: attribute value {bad[0]!r}; the attribute values "
+                    "must be -1 or 1."
+                )
+    _check_relative_names(files, path, numbers)
     return files, names, (values > 0).astype(np.int8)
+
+
+def _read_celeba_partition(path):
+    numbers, rows = _numbered_lines(path)
+    if not rows:
+        raise ValueError(f"{path} is empty; every line must be 'filename split'.")
+    _check_field_counts(rows, numbers, 2, path, "'filename split'")
+    part = np.array(" ".join(rows).split()).reshape(-1, 2)
+    split = _int_column(part[:, 1], numbers, "split", path)
+    _check_binary_column(split, "split", path, allowed=(0, 1, 2), lines=numbers)
+    return part[:, 0], split
 
 
 def load_celeba(
@@ -1380,7 +1518,10 @@ def load_celeba(
         When a list file (or, on reading, an image) is missing.
     ValueError
         When an attribute name is unknown (the message lists the available ones) or a
-        file is malformed.
+        file is malformed (not UTF-8, a row with the wrong number of fields, a value
+        other than -1/1 or a split other than 0/1/2, an image name that is absolute
+        or holds ``..``: the message names the file and line). Images are read only
+        inside ``root``, as for :func:`load_waterbirds`.
 
     Examples
     --------
@@ -1399,8 +1540,12 @@ def load_celeba(
     """
     root = Path(root).expanduser().resolve()
     split_id = _resolve_split(split)
-    attr_path = _require_file(root / "list_attr_celeba.txt", "CelebA list_attr_celeba.txt")
-    part_path = _require_file(root / "list_eval_partition.txt", "CelebA list_eval_partition.txt")
+    attr_path = _require_file(
+        root / "list_attr_celeba.txt", "CelebA list_attr_celeba.txt", root=str(root)
+    )
+    part_path = _require_file(
+        root / "list_eval_partition.txt", "CelebA list_eval_partition.txt", root=str(root)
+    )
     files, names, attributes = _read_celeba_attributes(attr_path)
     for param, name in (("target", target), ("spurious", spurious)):
         if name not in names:
@@ -1411,24 +1556,17 @@ def load_celeba(
     if target == spurious:
         raise ValueError(f"target and spurious must be different attributes, both are {target!r}.")
 
-    part = np.array(part_path.read_text().split())
-    if part.size % 2:
-        raise ValueError(f"{part_path}: every line must be 'filename split'.")
-    part = part.reshape(-1, 2)
-    order = np.argsort(part[:, 0])
-    found = np.searchsorted(part[order, 0], files)
-    found = np.minimum(found, part.shape[0] - 1)
-    matched = part[order, 0][found] == files
+    part_files, part_split = _read_celeba_partition(part_path)
+    order = np.argsort(part_files)
+    found = np.searchsorted(part_files[order], files)
+    found = np.minimum(found, part_files.size - 1)
+    matched = part_files[order][found] == files
     if not matched.all():
         raise ValueError(
             f"{part_path} has no split for {files[~matched][:5].tolist()} "
             f"({int((~matched).sum())} images of {attr_path.name})."
         )
-    try:
-        split_values = part[order, 1][found].astype(np.int64)
-    except ValueError as exc:
-        raise ValueError(f"The splits in {part_path} must be 0, 1 or 2.") from exc
-    _check_binary_column(split_values, "split", part_path, allowed=(0, 1, 2))
+    split_values = part_split[order][found]
 
     column = {name: i for i, name in enumerate(names)}
     prefix = str(root / "img_align_celeba") + os.sep
@@ -1539,6 +1677,15 @@ def load_embeddings(path):
         ``embeddings``, ``y``, ``groups`` and ``logits`` (``None`` when not saved) and
         every extra array saved with them; 0-d extras come back as Python scalars.
 
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        When the file is not an ``.npz`` archive of plain arrays (a ``.npy`` or a text
+        file, a truncated archive, an array that needs pickle) or holds no
+        ``embeddings``.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -1549,8 +1696,21 @@ def load_embeddings(path):
     [[1.0, 0.0], [0.0, 1.0]]
     """
     path = _require_file(Path(path), "Embeddings file")
-    with np.load(path, allow_pickle=False) as stored:
-        arrays = {name: stored[name] for name in stored.files}
+    hint = "write it with midlogit.datasets.save_embeddings"
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic == b"\x93NUMPY":
+        raise ValueError(
+            f"{path} is a .npy file (one bare array), not the .npz archive load_embeddings "
+            f"reads; {hint}, or read it with np.load."
+        )
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not an .npz file (not a zip archive); {hint}.")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: cannot read as an .npz archive of arrays ({exc}).") from None
     if "embeddings" not in arrays:
         raise ValueError(
             f"{path} holds no 'embeddings' array (found {sorted(arrays)}); write it with "

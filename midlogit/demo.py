@@ -692,7 +692,8 @@ def _tracks_section(results, figures):
         "## What the logit tracks",
         "",
         "INVERT labels each class logit with the concept formula it ranks highest, over "
-        f"all unbiased test rows (the top of the logit) and {where}; on these rows the shortcut attribute is independent of the "
+        f"all unbiased test rows (the top of the logit) and {where}; on these rows the "
+        "shortcut attribute is independent of the "
         "class, so a logit that tracks it is told apart from one that tracks the class. "
         "Formulas are chosen on half of the rows and tested on the other half. "
         "Only findings with a held-out p-value below 1e-3 are shown; the last two columns "

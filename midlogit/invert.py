@@ -18,8 +18,10 @@ compared, so the beam never holds two formulas with one support.
 """
 
 import csv
+import io
 import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -32,6 +34,8 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .datasets import _read_lines
 
 __all__ = [
     "ConceptLabeler",
@@ -171,8 +175,10 @@ class Explanation(NamedTuple):
         ROC-AUC of the unit's activations against the formula's indicator (held-out rows
         when ``test_size`` is set).
     p_value : float
-        One-sided Mann-Whitney U p-value (higher on the formula's samples in positive
-        mode, lower in negative mode); may underflow to 0, see ``log_p_value``.
+        Mann-Whitney U p-value, one-sided by default (higher on the formula's samples in
+        positive mode, lower in negative mode; see ``ConceptLabeler(alternative=...)``);
+        exact for small formulas on tie-free activations. May underflow to 0, see
+        ``log_p_value``.
     fraction : float
         Fraction of the samples (of the band, when ``activation_range`` is set) covered.
     length : int
@@ -454,15 +460,83 @@ def concept_auc(a, C):
     return auc[0] if np.ndim(a) == 1 else auc
 
 
-def _mwu_pvalues(U, n1, N, tie_term):
-    """One-sided Mann-Whitney p-value of ``U`` (samples in the set higher), as SciPy's
-    ``mannwhitneyu(..., method="asymptotic")`` with continuity correction, and its log."""
+# SciPy's ``mannwhitneyu(method="auto")`` rule: the exact null distribution when the
+# smaller sample has at most this many members and no value is tied.
+_EXACT_MAX_SMALLER = 8
+# Longest table of exact null counts built (float64 entries); past it, the normal
+# approximation is used even where SciPy would go exact (samples of millions).
+_EXACT_MAX_TABLE = 1 << 22
+
+
+def _mwu_null_cdf(m, n, kmax):
+    """``P(U <= k)`` for ``k = 0 .. kmax`` under the null, samples of sizes ``m <= n``.
+
+    The number of arrangements with ``U = k`` is the coefficient of ``q**k`` in the
+    Gaussian binomial ``prod_{i=1..m} (1 - q**(n + i)) / (1 - q**i)``. Truncated at
+    ``kmax``, dividing by ``1 - q**i`` is a running sum with stride ``i`` and
+    multiplying by ``1 - q**a`` a shifted difference, which only matters once
+    ``a <= kmax``: the tails (small p-values) are sums of positive terms.
+    """
+    counts = np.zeros(kmax + 1)
+    counts[0] = 1.0
+    for i in range(1, m + 1):
+        padded = np.zeros(-(-(kmax + 1) // i) * i)
+        padded[: kmax + 1] = counts
+        counts = np.cumsum(padded.reshape(-1, i), axis=0).ravel()[: kmax + 1]
+    for a in range(n + 1, n + m + 1):
+        if a > kmax:
+            break
+        counts[a:] = counts[a:] - counts[: kmax + 1 - a]
+    return np.cumsum(counts), math.comb(m + n, m)
+
+
+def _mwu_exact_sf(U, m, n):
+    """``P(U' >= U)`` and its log for integer ``U`` of one pair of sample sizes."""
+    m, n = min(m, n), max(m, n)
+    U = np.asarray(U, dtype=np.int64)
+    # by symmetry P(U' >= U) = P(U' <= m n - U); the lower side needs the shorter table
+    low = U > m * n - U
+    k = np.where(low, m * n - U, U - 1)
+    cdf, total = _mwu_null_cdf(m, n, int(max(k.max(), 0)))
+    with np.errstate(divide="ignore"):
+        below = np.where(k >= 0, cdf[np.maximum(k, 0)], 0.0)
+        p = np.where(low, below / total, 1.0 - below / total)
+        logp = np.where(low, np.log(below) - math.log(total), np.log1p(-below / total))
+    return p, logp
+
+
+def _mwu_pvalues(U, n1, N, tie_term, alternative="one-sided"):
+    """Mann-Whitney p-value of ``U`` and its log, as SciPy's ``mannwhitneyu`` with
+    ``method="auto"``: exact when the smaller sample has at most 8 members and no value
+    is tied, else the tie-corrected normal approximation with continuity correction.
+
+    ``alternative="one-sided"`` tests "the samples in the set are higher" (SciPy's
+    ``"greater"`` with the set as ``x``), ``"two-sided"`` either direction.
+    """
     U, n1, N, tie_term = np.broadcast_arrays(*map(np.asarray, (U, n1, N, tie_term)))
+    U, n1, N = (np.asarray(v, dtype=np.float64) for v in (U, n1, N))
     n0 = N - n1
+    two = alternative == "two-sided"
+    if two:
+        U = np.maximum(U, n1 * n0 - U)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = n1 * n0 / 12.0 * ((N + 1) - tie_term / (N * (N - 1.0)))
         z = (U - n1 * n0 / 2.0 - 0.5) / np.sqrt(var)
-    return ndtr(-z), log_ndtr(-z)
+    p, logp = np.array(ndtr(-z)), np.array(log_ndtr(-z))
+    small = np.minimum(n1, n0)
+    exact = (small >= 1) & (small <= _EXACT_MAX_SMALLER) & (tie_term == 0)
+    exact &= small * np.maximum(n1, n0) / 2 <= _EXACT_MAX_TABLE
+    if exact.any():
+        sizes = np.stack([n1[exact], n0[exact]], axis=1).astype(np.int64)
+        pairs, which = np.unique(sizes, axis=0, return_inverse=True)
+        pe, le = np.empty(sizes.shape[0]), np.empty(sizes.shape[0])
+        for j, (m, n) in enumerate(pairs):
+            rows = which.ravel() == j
+            pe[rows], le[rows] = _mwu_exact_sf(np.rint(U[exact][rows]), int(m), int(n))
+        p[exact], logp[exact] = pe, le
+    if two:
+        p, logp = np.minimum(2 * p, 1.0), np.minimum(logp + math.log(2), 0.0)
+    return p, logp
 
 
 # --------------------------------------------------------------------------- search
@@ -756,6 +830,11 @@ class ConceptLabeler(BaseEstimator):
         samples and their AUC, p-value and fraction are computed on the held-out
         ``test_size`` part (as in :func:`sklearn.model_selection.train_test_split`).
         Without it all are in-sample: read the p-values as a ranking, not a test.
+    alternative : {"one-sided", "two-sided"}, default="one-sided"
+        The Mann-Whitney test behind ``p_value``: one-sided asks whether the unit is
+        higher on the formula's samples (lower in negative mode), two-sided whether it
+        differs in either direction (the p-value the reference INVERT code reports;
+        twice the one-sided one where the AUC points the searched way).
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split.
     n_jobs : int or None, default=None
@@ -789,8 +868,12 @@ class ConceptLabeler(BaseEstimator):
 
     The AUC is exact for any real activations and equals
     :func:`sklearn.metrics.roc_auc_score` of the formula's indicator. The p-value is the
-    one-sided Mann-Whitney U test, tie-corrected normal approximation with continuity
-    correction, equal to ``scipy.stats.mannwhitneyu(..., method="asymptotic")``.
+    Mann-Whitney U test as ``scipy.stats.mannwhitneyu(..., method="auto")`` computes
+    it: from the exact null distribution when the formula covers at most 8 samples (or
+    all but at most 8) and the unit's activations have no ties, otherwise from the
+    tie-corrected normal approximation with continuity correction. (Past about four
+    million table entries, e.g. 8 samples against a million, the approximation is used
+    throughout to bound memory.)
 
     Examples
     --------
@@ -815,6 +898,7 @@ class ConceptLabeler(BaseEstimator):
         activation_range=None,
         n_explanations=None,
         test_size=None,
+        alternative="one-sided",
         random_state=None,
         n_jobs=None,
     ):
@@ -826,6 +910,7 @@ class ConceptLabeler(BaseEstimator):
         self.activation_range = activation_range
         self.n_explanations = n_explanations
         self.test_size = test_size
+        self.alternative = alternative
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -845,6 +930,10 @@ class ConceptLabeler(BaseEstimator):
             )
         if self.mode not in ("positive", "negative"):
             raise ValueError(f"mode must be 'positive' or 'negative', got {self.mode!r}.")
+        if self.alternative not in ("one-sided", "two-sided"):
+            raise ValueError(
+                f"alternative must be 'one-sided' or 'two-sided', got {self.alternative!r}."
+            )
         band = self.activation_range
         if band is not None:
             ok = np.ndim(band) == 1 and len(band) == 2
@@ -956,13 +1045,13 @@ class ConceptLabeler(BaseEstimator):
         sel_auc = self._orient(U, n1, N)
         if held is None:
             auc, frac = sel_auc, n1 / N
-            p, logp = _mwu_pvalues(U, n1, N, tie)
+            p, logp = _mwu_pvalues(U, n1, N, tie, self.alternative)
         else:
             stats, Nt, tie_t = held
             n1t = np.array([s[0] for s in stats])
             Ut = (np.array([s[1] for s in stats]) - n1t * (n1t + 1)) / 2
             auc, frac = self._orient(Ut, n1t, Nt), n1t / Nt
-            p, logp = _mwu_pvalues(Ut, n1t, Nt, tie_t)
+            p, logp = _mwu_pvalues(Ut, n1t, Nt, tie_t, self.alternative)
             undefined = (n1t == 0) | (n1t == Nt)
             auc, p, logp = (np.where(undefined, np.nan, v) for v in (auc, p, logp))
         out = []
@@ -1017,9 +1106,9 @@ class ConceptLabeler(BaseEstimator):
         >>> a = np.array([[3.0], [2.0], [1.0], [0.0], [-1.0], [0.5]])
         >>> lab = ConceptLabeler(max_length=1).fit(a, C, concept_names=["water", "land"])
         >>> print(lab.to_markdown(["logit"], spurious=["water"]).splitlines()[6])
-        | logit | `water` | 1.0000 | 0.0526 | uses water, p > 0.05 |
+        | logit | `water` | 1.0000 | 0.0667 | uses water, p > 0.05 |
         >>> print(lab.to_markdown(["logit"], spurious=["water"], alpha=0.1).splitlines()[6])
-        | logit | `water` | 1.0000 | 0.0526 | FLAG: water |
+        | logit | `water` | 1.0000 | 0.0667 | FLAG: water |
         """
         check_is_fitted(self, "explanations_")
         units = len(self.explanations_)
@@ -1039,7 +1128,7 @@ class ConceptLabeler(BaseEstimator):
         held = self.test_size is not None
         band = self.activation_range
         lines = [
-            f"# {title}",
+            f"# {_md_text(title)}",
             "",
             f"{units} unit(s), {len(self.concept_names_)} concept(s); formulas of at most "
             f"{self.max_length} literals, beam {self.beam_size}, fraction in "
@@ -1058,31 +1147,40 @@ class ConceptLabeler(BaseEstimator):
         flagged = []
         for name, exps in zip(unit_names, self.explanations_):
             if not exps:
-                lines.append(f"| {_cell(name)} | (no admissible formula) | | | |")
+                lines.append(f"| {_md_text(name)} | (no admissible formula) | | | |")
                 continue
             best = exps[0]
             hits = [c for c in best.formula.concepts if c in spurious]
             significant = best.log_p_value <= np.log(alpha)
             flag = ""
+            used = ", ".join(_md_text(c) for c in hits)
             if hits and significant:
-                flag = f"FLAG: {', '.join(hits)}"
-                flagged.append(name)
+                flag = f"FLAG: {used}"
+                flagged.append(_md_text(name))
             elif hits:
-                flag = f"uses {', '.join(hits)}, p > {alpha:g}"
+                flag = f"uses {used}, p > {alpha:g}"
             lines.append(
-                f"| {_cell(name)} | `{_cell(str(best.formula))}` | {_fmt_auc(best.auc)} | "
+                f"| {_md_text(name)} | {_md_code(best.formula)} | {_fmt_auc(best.auc)} | "
                 f"{_fmt_p(best.log_p_value)} | {flag} |"
             )
         if spurious:
-            lines += [
-                "",
-                f"{len(flagged)} of {units} unit(s) have a significant (p <= {alpha:g}) best "
-                f"explanation using a flagged concept ({', '.join(spurious)})"
-                + (": " + ", ".join(flagged) if flagged else "")
-                + ".",
-            ]
+            which = f"a flagged concept ({', '.join(_md_text(c) for c in spurious)})"
+            if held:
+                summary = (
+                    f"{len(flagged)} of {units} unit(s) have a significant (held-out p <= "
+                    f"{alpha:g}) best explanation using {which}"
+                )
+            else:
+                summary = (
+                    f"{len(flagged)} of {units} unit(s) have a best explanation using {which} "
+                    f"with an in-sample p <= {alpha:g}. In-sample p-values are not a test: "
+                    "they were computed on the rows the formula was chosen on, and choosing "
+                    "the best of many formulas makes them small even for noise (set "
+                    "test_size for held-out p-values)"
+                )
+            lines += ["", summary + (": " + ", ".join(flagged) if flagged else "") + "."]
         for name, exps in zip(unit_names, self.explanations_):
-            lines += ["", f"## {name}", ""]
+            lines += ["", f"## {_md_text(name)}", ""]
             if not exps:
                 lines.append("No formula covers an admissible fraction of the samples.")
                 continue
@@ -1093,7 +1191,7 @@ class ConceptLabeler(BaseEstimator):
             ]
             for i, e in enumerate(exps, 1):
                 lines.append(
-                    f"| {i} | `{_cell(str(e.formula))}` | {e.length} | {_fmt_auc(e.auc)} | "
+                    f"| {i} | {_md_code(e.formula)} | {e.length} | {_fmt_auc(e.auc)} | "
                     f"{_fmt_p(e.log_p_value)} | {e.fraction:.4f} |"
                     + (f" {_fmt_auc(e.selection_auc)} |" if held else "")
                 )
@@ -1108,8 +1206,27 @@ class ConceptLabeler(BaseEstimator):
         return tags
 
 
-def _cell(text):
-    return str(text).replace("|", "\\|")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _visible_controls(text):
+    """Newlines and other control characters as their escapes (``\\n``), so that a
+    name cannot end a table row or a heading."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _md_text(text):
+    """``text`` for a Markdown table cell or heading, shown as written."""
+    return _visible_controls(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
+
+
+def _md_code(text):
+    """``text`` as a Markdown code span inside a table cell, shown as written."""
+    text = _visible_controls(str(text)).replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _fmt_auc(x):
@@ -1187,18 +1304,22 @@ def _load_activations(path):
 def _load_concepts(path, id_column="id"):
     path = os.fspath(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
+        text = _read_lines(path)
+    except OSError as exc:
         raise ValueError(f"{path}: cannot read as a CSV file ({exc}).") from exc
-    rows = [r for r in rows if r]
-    if not rows:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        numbered = [(reader.line_num, r) for r in reader if r]
+    except csv.Error as exc:
+        raise ValueError(f"{path}: line {reader.line_num} is not valid CSV ({exc}).") from None
+    if not numbered:
         raise ValueError(f"{path}: the file is empty; expected a header row of concept names.")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
+    header = [h.strip() for h in numbered[0][1]]
+    body = [r for _, r in numbered[1:]]
     if not body:
         raise ValueError(f"{path}: the file has a header but no data rows.")
-    for line, r in enumerate(body, start=2):
+    lines = [line for line, _ in numbered[1:]]
+    for line, r in zip(lines, body):
         if len(r) != len(header):
             raise ValueError(
                 f"{path}: line {line} has {len(r)} fields but the header has {len(header)}."
@@ -1223,7 +1344,7 @@ def _load_concepts(path, id_column="id"):
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
-            f"{path}: column {header[j]!r}, line {i + 2}: value {str(table[i, j])!r} is not "
+            f"{path}: column {header[j]!r}, line {lines[i]}: value {str(table[i, j])!r} is not "
             "0/1 or true/false."
         )
     return true, header, ids
@@ -1262,7 +1383,7 @@ def label_files(
     **labeler_params
         Passed to :class:`ConceptLabeler` (``max_length``, ``beam_size``,
         ``min_fraction``, ``max_fraction``, ``mode``, ``activation_range``,
-        ``n_explanations``, ``test_size``, ``random_state``, ``n_jobs``).
+        ``n_explanations``, ``test_size``, ``alternative``, ``random_state``, ``n_jobs``).
 
     Returns
     -------

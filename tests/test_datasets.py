@@ -470,6 +470,81 @@ def test_load_waterbirds_errors(waterbirds_root, tmp_path_factory):
         load_waterbirds(waterbirds_root, load_images=True)
 
 
+@pytest.mark.parametrize(
+    "name", ["../elsewhere/private.png", "/etc/hostname", "a/../../b.png", "C:\\x.png", ""]
+)
+def test_load_waterbirds_refuses_names_outside_root(waterbirds_root, name):
+    (waterbirds_root.parent / "elsewhere").mkdir(exist_ok=True)
+    _write_image(waterbirds_root.parent / "elsewhere" / "private.png", (0, 0, 0))
+    metadata = waterbirds_root / "metadata.csv"
+    metadata.write_text(metadata.read_text() + f"6,{name},0,0,0,x.jpg\n")
+    with pytest.raises(ValueError, match=r"metadata.csv, line 7: the file name .* relative"):
+        load_waterbirds(waterbirds_root)
+
+
+def test_loaders_refuse_symlinks_that_leave_root(waterbirds_root, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    _write_image(outside / "private.png", (9, 9, 9))
+    (waterbirds_root / "002.Sparrow/s1.png").unlink()
+    (waterbirds_root / "002.Sparrow/s1.png").symlink_to(outside / "private.png")
+    birds = load_waterbirds(waterbirds_root)
+    assert birds.images[0].shape == (3, 224, 224)  # the other files still read
+    with pytest.raises(ValueError, match=r"s1.png resolves to .*private.png, outside"):
+        birds.images[2]
+    with pytest.raises(ValueError, match=r"s1.png resolves to .* outside"):
+        load_waterbirds(waterbirds_root, load_images=True)
+    # a link that stays inside root is fine
+    (waterbirds_root / "002.Sparrow/s1.png").unlink()
+    (waterbirds_root / "002.Sparrow/s1.png").symlink_to(waterbirds_root / "001.Albatross/a1.png")
+    assert load_waterbirds(waterbirds_root).images[2].shape == (3, 224, 224)
+    # the metadata file itself must not lead out either
+    (outside / "metadata.csv").write_bytes((waterbirds_root / "metadata.csv").read_bytes())
+    (waterbirds_root / "metadata.csv").unlink()
+    (waterbirds_root / "metadata.csv").symlink_to(outside / "metadata.csv")
+    with pytest.raises(ValueError, match="metadata.csv resolves to .* outside"):
+        load_waterbirds(waterbirds_root)
+
+
+def test_load_waterbirds_malformed_files(waterbirds_root):
+    metadata = waterbirds_root / "metadata.csv"
+    original = metadata.read_text()
+    # a byte-order mark (Excel's "CSV UTF-8") is accepted, even before a needed column
+    reordered = original.replace("img_id,img_filename", "img_filename,img_id", 1)
+    reordered = "\n".join(
+        [reordered.splitlines()[0]]
+        + [
+            ",".join([r.split(",")[1], r.split(",")[0], *r.split(",")[2:]])
+            for r in original.splitlines()[1:]
+        ]
+    )
+    metadata.write_bytes(b"\xef\xbb\xbf" + reordered.encode())
+    assert load_waterbirds(waterbirds_root).target.tolist() == [1, 1, 0, 0, 0]
+    metadata.write_bytes(original.replace("s2.jpg", "s\xe9.jpg").encode("latin-1"))
+    with pytest.raises(ValueError, match=r"metadata.csv, line 5: byte 0xe9 is not UTF-8"):
+        load_waterbirds(waterbirds_root)
+    metadata.write_text(
+        original.replace("3,002.Sparrow/s1.png,0,", "3,002.Sparrow/s1.png,1" + "0" * 25 + ",")
+    )
+    with pytest.raises(
+        ValueError, match=r"Column 'y' of .*metadata.csv, line 4: 1000.* out of the"
+    ):
+        load_waterbirds(waterbirds_root)
+    metadata.write_text(
+        original.replace("4,002.Sparrow/s2.jpg,0,2,1", "4,002.Sparrow/s2.jpg,0,7,1")
+    )
+    with pytest.raises(ValueError, match=r"Column 'split' .* found \[7\] \(first at line 5\)"):
+        load_waterbirds(waterbirds_root)
+    metadata.write_text(original + "6,x.png,0,0,0,y.jpg,extra\n")
+    with pytest.raises(ValueError, match=r"line\(s\) \[7\] do not have 6 fields"):
+        load_waterbirds(waterbirds_root)
+    metadata.write_bytes(b"")
+    with pytest.raises(ValueError, match="metadata.csv is empty"):
+        load_waterbirds(waterbirds_root)
+    metadata.write_bytes(b"\x00\x01binary")
+    with pytest.raises(ValueError, match="metadata.csv, line 1: a NUL byte"):
+        load_waterbirds(waterbirds_root)
+
+
 def test_lazy_images_size_mismatch(tmp_path):
     _write_image(tmp_path / "a.png", (0, 0, 0), size=(4, 4))
     _write_image(tmp_path / "b.png", (0, 0, 0), size=(5, 4))
@@ -578,6 +653,40 @@ def test_load_celeba_errors(celeba_root, tmp_path_factory):
         load_celeba(celeba_root)
 
 
+def test_load_celeba_malformed_files(celeba_root):
+    attr = celeba_root / "list_attr_celeba.txt"
+    part = celeba_root / "list_eval_partition.txt"
+    original, original_part = attr.read_text(), part.read_text()
+    attr.write_bytes(b"\xef\xbb\xbf" + original.encode())
+    assert load_celeba(celeba_root).target.tolist() == [1, 0, 0, 1]
+    attr.write_bytes(original.replace("000003.jpg", "00000\xe9.jpg").encode("latin-1"))
+    with pytest.raises(ValueError, match=r"list_attr_celeba.txt, line 5: byte 0xe9"):
+        load_celeba(celeba_root)
+    # one value too many was ignored before
+    attr.write_text(original.replace("000002.jpg -1 -1  1 -1", "000002.jpg -1 -1  1 -1 1"))
+    with pytest.raises(ValueError, match=r"line 4: 6 fields, but every row must hold a file"):
+        load_celeba(celeba_root)
+    attr.write_text(original.replace("000002.jpg -1", "000002.jpg 99999999999999999999"))
+    with pytest.raises(ValueError, match=r"line 4: attribute value '9+'; .* must be -1 or 1"):
+        load_celeba(celeba_root)
+    attr.write_text(original.replace("000002.jpg", "../000002.jpg"))
+    with pytest.raises(ValueError, match=r"line 4: the file name '../000002.jpg' must be"):
+        load_celeba(celeba_root)
+    attr.write_text("")
+    with pytest.raises(ValueError, match="list_attr_celeba.txt is empty"):
+        load_celeba(celeba_root)
+    attr.write_text(original)
+    part.write_text(original_part.replace("000003.jpg 1", "000003.jpg 1 0"))
+    with pytest.raises(ValueError, match=r"list_eval_partition.txt, line 2: 3 fields"):
+        load_celeba(celeba_root)
+    part.write_text(original_part.replace("000003.jpg 1", "000003.jpg 99999999999999999999"))
+    with pytest.raises(ValueError, match=r"list_eval_partition.txt, line 2: 9+ is out of"):
+        load_celeba(celeba_root)
+    part.write_text("")
+    with pytest.raises(ValueError, match="list_eval_partition.txt is empty"):
+        load_celeba(celeba_root)
+
+
 # ------------------------------------------------------------------------- embeddings
 
 
@@ -624,6 +733,18 @@ def test_embeddings_errors(tmp_path):
     np.savez(tmp_path / "other.npz", features=E)
     with pytest.raises(ValueError, match=r"no 'embeddings' array \(found \['features'\]\)"):
         load_embeddings(tmp_path / "other.npz")
+    np.save(tmp_path / "bare.npy", E)
+    with pytest.raises(ValueError, match=r"bare.npy is a .npy file .* not the .npz archive"):
+        load_embeddings(tmp_path / "bare.npy")
+    (tmp_path / "text.npz").write_text("embeddings\n1,2\n")
+    with pytest.raises(ValueError, match="text.npz is not an .npz file"):
+        load_embeddings(tmp_path / "text.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.npz is not an .npz file"):
+        load_embeddings(tmp_path / "empty.npz")
+    np.savez(tmp_path / "objects.npz", embeddings=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="objects.npz: cannot read as an .npz archive"):
+        load_embeddings(tmp_path / "objects.npz")
 
 
 # ------------------------------------------------------------------------------ import

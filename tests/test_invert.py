@@ -220,6 +220,82 @@ def test_explanation_fields_are_exact(mode):
         assert aucs == sorted(aucs, reverse=(mode == "positive"))
 
 
+def _scipy_p(a, ind, mode, alternative):
+    if alternative == "two-sided":
+        alt = "two-sided"
+    else:
+        alt = "greater" if mode == "positive" else "less"
+    return mannwhitneyu(a[ind], a[~ind], alternative=alt, method="auto").pvalue
+
+
+@pytest.mark.parametrize("alternative", ["one-sided", "two-sided"])
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+@pytest.mark.parametrize("test_size", [None, 0.5])
+def test_p_values_match_scipy_auto_on_small_supports(alternative, mode, test_size):
+    # Few rows and rare concepts: many formulas cover at most 8 samples, where SciPy
+    # uses the exact null distribution unless a value is tied (unit 1 has ties).
+    rng = np.random.default_rng(11)
+    n = 30
+    C = rng.random((n, 6)) < np.array([0.1, 0.15, 0.2, 0.25, 0.5, 0.8])
+    A = rng.normal(size=(n, 2)) + 1.5 * C[:, :2]
+    A[:, 1] = np.round(A[:, 1])
+    lab = ConceptLabeler(
+        mode=mode,
+        alternative=alternative,
+        n_explanations=6,
+        max_fraction=1.0,
+        test_size=test_size,
+        random_state=0,
+    ).fit(A, C)
+    rows = np.arange(n) if test_size is None else lab.test_indices_
+    exact_seen = 0
+    for u, exps in enumerate(lab.explanations_):
+        a = A[rows, u]
+        for e in exps:
+            ind = e.formula.evaluate(C)[rows]
+            if ind.all() or not ind.any():
+                continue
+            ref = _scipy_p(a, ind, mode, alternative)
+            assert e.p_value == pytest.approx(ref, rel=1e-9), (u, str(e.formula))
+            assert e.log_p_value == pytest.approx(math.log(ref), rel=1e-9, abs=1e-12)
+            exact_seen += u == 0 and min(ind.sum(), (~ind).sum()) <= 8
+    assert exact_seen >= 3  # the exact branch was exercised
+
+
+def test_exact_p_value_where_the_normal_approximation_is_far_off():
+    # one formula sample at the top of 500: exact p = 1/500, the approximation 10 times that
+    a = np.arange(500.0)
+    C = np.zeros((500, 1), dtype=bool)
+    C[-1] = True
+    best = ConceptLabeler(max_length=1).fit(a[:, None], C).explanations_[0][0]
+    assert best.p_value == pytest.approx(1 / 500, rel=1e-12)
+    ref = mannwhitneyu(a[C[:, 0]], a[~C[:, 0]], alternative="greater", method="asymptotic")
+    assert ref.pvalue > 10 * best.p_value
+    two = ConceptLabeler(max_length=1, alternative="two-sided").fit(a[:, None], C)
+    assert two.explanations_[0][0].p_value == pytest.approx(2 / 500, rel=1e-12)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1000), (3, 2000), (8, 300), (8, 8), (5, 7)])
+def test_exact_null_distribution_against_scipy(m, n):
+    rng = np.random.default_rng(m * n)
+    for U in np.unique(np.r_[0, 1, m * n // 2, m * n // 2 + 1, m * n, rng.integers(0, m * n, 5)]):
+        # samples with exactly this U: the set's values placed among the others
+        x = np.full(m, -1.0)
+        left = int(U)
+        for i in range(m):  # spread U over the m set samples, each beating <= n others
+            take = min(n, left)
+            x[i] = take - 0.5 if take > 0 else -0.5
+            left -= take
+        y = np.arange(n, dtype=float)
+        ref = mannwhitneyu(x, y, alternative="greater", method="exact")
+        assert ref.statistic == U
+        p, logp = inv._mwu_pvalues(U, m, m + n, 0.0)
+        assert float(p) == pytest.approx(ref.pvalue, rel=1e-10)
+        two = mannwhitneyu(x, y, alternative="two-sided", method="exact").pvalue
+        p2, _ = inv._mwu_pvalues(U, m, m + n, 0.0, "two-sided")
+        assert float(p2) == pytest.approx(two, rel=1e-10)
+
+
 def test_log_p_value_far_below_float_range():
     rng = np.random.default_rng(4)
     C = np.zeros((4000, 2), dtype=bool)
@@ -297,7 +373,7 @@ def test_held_out_p_values():
                 A[test][ind[test], u],
                 A[test][~ind[test], u],
                 alternative="greater",
-                method="asymptotic",
+                method="auto",
             )
             assert e.p_value == pytest.approx(ref.pvalue, rel=1e-9)
     again = ConceptLabeler(test_size=0.4, random_state=0).fit(A, C)
