@@ -32,11 +32,11 @@ import joblib
 import numpy as np
 import sklearn
 import torch
+from bench_quality import TASKS, embed
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import ParameterGrid
 
-from bench_quality import TASKS, embed
 from midlogit.comparison import compare_methods, midlogit_search
 from midlogit.metrics import group_accuracies, pseudo_groups, worst_group_accuracy
 from midlogit.selection import LogitBandSelector
