@@ -188,7 +188,13 @@ def make_backbone(dataset, data, *, seed=0, quick=False, pretrained=True, verbos
     else:
         module = MLP(n_features=data.data.shape[1], n_classes=n_classes)
         epochs = 10 if quick else 30
-    net = make_net(module, max_epochs=epochs, random_state=seed, **progress)
+    net = make_net(
+        module,
+        max_epochs=epochs,
+        random_state=seed,
+        reset_parameters=seed is not None,
+        **progress,
+    )
     return SkorchEmbedder(net, random_state=seed)
 
 
