@@ -1073,6 +1073,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             output = layer if self.layer is None else _output_linear(net.module_, X, net.device)
             classes = _net_classes(net, _logit_count(net.module_, output))
             if y is not None:
+                check_class_labels(y)
                 unknown = np.setdiff1d(np.unique(y), classes)
                 if unknown.size:
                     raise ValueError(

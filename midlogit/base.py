@@ -213,6 +213,7 @@ label one type, e.g. [str(g) for g in groups].
         return
     first = {}
     for value in array.ravel().tolist():
+        value = value.item() if isinstance(value, np.generic) else value
         kind = "number" if isinstance(value, numbers.Number) else type(value)
         first.setdefault(kind, value)
     if len(first) > 1:
@@ -281,9 +282,12 @@ def _with_fix(message, X):
             "same width)."
         )
     if message.startswith(("Input X contains NaN", "Input X contains infinity")):
+        # scikit-learn's advice (models that accept NaN) does not apply to embeddings
+        first = message.split(".")[0]
         return (
-            f"{message}{_nonfinite_rows(X)} Drop or impute those rows, or check the "
-            "backbone that produced the embeddings (a diverged net gives NaN)."
+            f"{first}{_nonfinite_rows(X)}. midlogit needs finite embeddings: drop or "
+            "impute those rows, or check the backbone that produced them (a diverged "
+            "net gives NaN)."
         )
     return message
 
