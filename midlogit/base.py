@@ -21,8 +21,6 @@ __all__ = [
     "SamplerMixin",
     "LinearHeadMixin",
     "balanced_indices",
-    "check_class_labels",
-    "check_label_types",
     "check_sample_weight",
     "is_number",
 ]

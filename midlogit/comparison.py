@@ -9,12 +9,7 @@ midlogit method picks its band width and cluster count **without group labels**
 import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import (
-    GridSearchCV,
-    PredefinedSplit,
-    StratifiedShuffleSplit,
-    train_test_split,
-)
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
 from sklearn.utils import Bunch
 
 from .base import balanced_weights
@@ -62,6 +57,27 @@ def _validation_split(y, validation_fraction, random_state):
     test_fold = np.zeros(y.size, dtype=int)
     test_fold[fit_rows] = -1
     return PredefinedSplit(test_fold)
+
+
+class _FitTimeValidationSplit:
+    """The split of ``_validation_split``, drawn from the labels the search is fitted on."""
+
+    def __init__(self, validation_fraction, random_state):
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return 1
+
+    def split(self, X, y, groups=None):
+        split = _validation_split(np.asarray(y), self.validation_fraction, self.random_state)
+        return split.split()
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(validation_fraction={self.validation_fraction!r}, "
+            f"random_state={self.random_state!r})"
+        )
 
 
 DEFAULT_BAND_WIDTHS = (0.2, 0.4, 0.6, 1.0)
@@ -184,10 +200,7 @@ default=("average", "weight")
                 "scoring='worst_group' needs y=... (the labels of the rows the search "
                 "will be fitted on) with groups=..., to find the validation rows' groups."
             )
-        # the split train_test_split(stratify=y) makes, drawn from fit's labels
-        cv = StratifiedShuffleSplit(
-            n_splits=1, test_size=validation_fraction, random_state=random_state
-        )
+        cv = _FitTimeValidationSplit(validation_fraction, random_state)
     else:
         y = np.asarray(y)
         cv = _validation_split(y, validation_fraction, random_state)
