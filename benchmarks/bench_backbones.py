@@ -60,7 +60,7 @@ def measure_throughput(n, batch_size, threads, repeats, seed):
     from midlogit.datasets import make_dsprites
 
     X = make_dsprites(n, image_size=64, random_state=seed).data
-    net = make_net(ConvNet(), random_state=seed, verbose=0).initialize()
+    net = make_net(ConvNet(), random_state=seed, reset_parameters=True, verbose=0).initialize()
     embedder = SkorchEmbedder(net, frozen=True, batch_size=batch_size, cache=False)
     embedder.transform(X[:batch_size])  # warm-up: torch's lazy initialisation
     load = [os.getloadavg()[0]]
@@ -116,6 +116,7 @@ def measure_search(n, epochs, cache, threads, seed):
     data = make_biased_dsprites(n, bias=0.9, image_size=64, random_state=seed)
     X, y = data.data, data.target
     net = make_net(ConvNet(), max_epochs=epochs, batch_size=128, random_state=seed,
+                   reset_parameters=True,
                    verbose=0)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

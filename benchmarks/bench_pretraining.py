@@ -189,7 +189,12 @@ def unbiased_ceiling(module, seed, quick, epochs, lr_schedule=None):
         600 if quick else 3000, bias=0.0, image_size=32, random_state=seed * 3 + 2
     )
     net = make_net(
-        module, max_epochs=epochs, random_state=seed, verbose=0, lr_schedule=lr_schedule
+        module,
+        max_epochs=epochs,
+        random_state=seed,
+        reset_parameters=True,
+        verbose=0,
+        lr_schedule=lr_schedule,
     )
     start = time.perf_counter()
     embedder = SkorchEmbedder(net, random_state=seed).fit(train.data, train.target)
@@ -308,6 +313,7 @@ def main():
                         ConvNet(1, 3, image_size=32),
                         max_epochs=epochs,
                         random_state=seed,
+                        reset_parameters=True,
                         verbose=0,
                     )
                     fit_on = train

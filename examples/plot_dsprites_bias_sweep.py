@@ -97,7 +97,7 @@ for level, bias in enumerate(BIAS_LEVELS):
                                  random_state=level)
     net = make_net(ConvNet(in_channels=1, n_classes=3, image_size=IMAGE_SIZE),
                    max_epochs=EPOCHS, lr=LEARNING_RATE, batch_size=BATCH_SIZE,
-                   random_state=0, verbose=0)
+                   random_state=0, reset_parameters=True, verbose=0)
     embedder = SkorchEmbedder(net, random_state=0).fit(train.data, train.target)
 
     E_train, E_test = embedder.transform(train.data), embedder.transform(test.data)

@@ -27,14 +27,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import Callback
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from .base import LinearHeadMixin
+from .base import LinearHeadMixin, check_class_labels, validate
 from .clustering import EmbeddingClusterer
 from .pipeline import make_pipeline
 from .retraining import LastLayerRetrainer
@@ -248,6 +247,7 @@ def make_net(
     device="cpu",
     valid_fraction=None,
     lr_schedule=None,
+    reset_parameters=False,
     **kwargs,
 ):
     """A :class:`skorch.NeuralNetClassifier` configured for midlogit (Adam, cross-entropy).
@@ -264,10 +264,11 @@ def make_net(
     batch_size : int, default=128
         Training batch size.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights (a module instance is copied and re-initialised under
-        this seed) and the validation split. Training itself (shuffling, dropout) is
-        seeded by :class:`SkorchEmbedder`'s ``random_state``, or by
-        ``torch.manual_seed`` before calling ``net.fit`` yourself.
+        Seeds the validation split and, with ``reset_parameters=True``, the new initial
+        weights. A module instance keeps the weights it has (a trained module is never
+        re-initialised). Training itself (shuffling, dropout) is seeded by
+        :class:`SkorchEmbedder`'s ``random_state``, or by ``torch.manual_seed`` before
+        calling ``net.fit`` yourself.
     verbose : int, default=1
         1 prints skorch's epoch table; 0 trains silently.
     device : str, default="cpu"
@@ -280,6 +281,12 @@ def make_net(
         ``callbacks``). On unbiased dSprites it lifted :func:`sprite_convnet`'s
         worst-group accuracy from 0.62-0.90 to 0.95 over two seeds
         (``benchmarks/results/pretraining.md``).
+    reset_parameters : bool, default=False
+        With a module instance, train a copy whose weights are re-initialised under
+        ``random_state`` (``reset_parameters()`` of every submodule), so that two nets
+        built from fresh modules start from the same weights. Needs ``random_state``.
+        ``False`` keeps the instance's weights: fine-tuning a trained module starts
+        from what it learnt.
     **kwargs
         Further :class:`skorch.NeuralNetClassifier` parameters (``module__*``,
         ``optimizer__weight_decay``, ``callbacks``, ...).
@@ -293,12 +300,24 @@ def make_net(
     --------
     >>> from midlogit.backbones import MLP, make_net
     >>> net = make_net(MLP(n_features=4, n_classes=2), max_epochs=3, random_state=0,
-    ...                verbose=0)
+    ...                reset_parameters=True, verbose=0)
     >>> net.max_epochs, net.train_split is None
     (3, True)
     """
     seed = _seed_from(random_state)
-    if isinstance(module, nn.Module) and seed is not None:
+    if reset_parameters not in (True, False):
+        raise ValueError(f"reset_parameters must be True or False, got {reset_parameters!r}.")
+    if reset_parameters and not isinstance(module, nn.Module):
+        raise ValueError(
+            "reset_parameters=True re-initialises a module instance; a module class is "
+            "initialised by skorch anyway (seed it with SkorchEmbedder's random_state)."
+        )
+    if reset_parameters and seed is None:
+        raise ValueError(
+            "reset_parameters=True needs random_state=<int>: the new weights are drawn "
+            "under that seed."
+        )
+    if reset_parameters:
         module = copy.deepcopy(module)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -533,9 +552,14 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
 
     :meth:`SkorchEmbedder.head` builds one from the net's last ``nn.Linear`` (see
     :meth:`from_weights`); its ``decision_function`` on the embeddings reproduces the
-    net's logits. ``fit`` fits a fresh linear head by L2 logistic regression, so a
-    clone behaves as a plain scikit-learn classifier; wrap a head taken from a net in
-    :class:`sklearn.frozen.FrozenEstimator` to keep it through cloning.
+    net's logits, in the layer's float type (a float32 layer on float32 embeddings
+    gives float32 logits). A head built from weights is *frozen*: cloning it (as
+    :class:`~sklearn.model_selection.GridSearchCV` does) returns the head itself and
+    ``fit`` leaves it as it is, as :class:`sklearn.frozen.FrozenEstimator` does, so
+    ``LogitBandSelector(estimator=embedder.head())`` works inside a search; wrapping it
+    in ``FrozenEstimator`` works too. With ``frozen=False`` (the default of
+    ``LinearHead()``), ``fit`` fits a fresh linear head by L2 logistic regression and a
+    clone is a plain scikit-learn classifier.
 
     Parameters
     ----------
@@ -543,6 +567,9 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
         Inverse L2 regularisation strength used by ``fit``.
     max_iter : int, default=1000
         Iterations of the logistic regression used by ``fit``.
+    frozen : bool, default=False
+        Keep the fitted weights through ``clone`` and ``fit`` (set by
+        :meth:`from_weights`).
 
     Attributes
     ----------
@@ -564,11 +591,20 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     (array([[0., 2.]]), array([0.5]))
     >>> head.predict(np.array([[1.0, 1.0], [1.0, -1.0]]))
     array([1, 0])
+    >>> from sklearn.base import clone
+    >>> clone(head) is head, head.frozen
+    (True, True)
     """
 
-    def __init__(self, C=1.0, max_iter=1000):
+    def __init__(self, C=1.0, max_iter=1000, frozen=False):
         self.C = C
         self.max_iter = max_iter
+        self.frozen = frozen
+
+    def __sklearn_clone__(self):
+        if self.frozen:
+            return self
+        return super().__sklearn_clone__()
 
     @classmethod
     def from_weights(cls, weight, bias, classes):
@@ -586,11 +622,14 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         head : LinearHead
-            Fitted; for two classes ``coef_`` is ``weight[1] - weight[0]``, so the
-            decision function is the logit of class 1 minus the logit of class 0.
+            Fitted and frozen; for two classes ``coef_`` is ``weight[1] - weight[0]``,
+            so the decision function is the logit of class 1 minus the logit of class 0.
+            float32 weights stay float32, anything else becomes float64.
         """
-        weight = np.asarray(weight, dtype=np.float64)
-        bias = np.asarray(bias, dtype=np.float64)
+        weight = np.asarray(weight)
+        dtype = np.float32 if weight.dtype == np.float32 else np.float64
+        weight = weight.astype(dtype, copy=False)
+        bias = np.asarray(bias, dtype=dtype)
         classes = np.asarray(classes)
         if weight.ndim != 2 or weight.shape[0] < 2:
             raise ValueError(
@@ -601,7 +640,7 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                 f"bias and classes must have shape ({weight.shape[0]},), one entry per "
                 f"row of weight; got {bias.shape} and {classes.shape}."
             )
-        head = cls()
+        head = cls(frozen=True)
         if weight.shape[0] == 2:
             head.coef_ = (weight[1] - weight[0])[None, :]
             head.intercept_ = np.array([bias[1] - bias[0]])
@@ -622,19 +661,24 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels.
 
+        With ``frozen=True`` the head is left as it is (it must be fitted).
+
         Returns
         -------
         self : LinearHead
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
+        if self.frozen:
+            check_is_fitted(self, "coef_")
+            return self
+        X, y = validate(self, X, y, dtype=[np.float64, np.float32])
+        check_class_labels(y)
         classes = np.unique(y)
         if classes.size < 2:
             raise ValueError(f"y holds 1 class ({classes[0]!r}); a classifier needs at least two.")
         model = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(X, y)
         self.classes_ = model.classes_
-        self.coef_ = model.coef_.astype(np.float64)
-        self.intercept_ = model.intercept_.astype(np.float64)
+        self.coef_ = model.coef_.astype(X.dtype)
+        self.intercept_ = model.intercept_.astype(X.dtype)
         self.n_iter_ = model.n_iter_
         return self
 
@@ -660,17 +704,36 @@ def _output_linear(module, X, device):
     module (the forward pass proper then reports it).
     """
     outputs = {}
-    handles = [
-        sub.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
-        for name, sub in module.named_modules()
-        if isinstance(sub, nn.Linear)
-    ]
+    output = _probe(module, X, device, outputs)
+    if output is None:
+        return None
+    for name, value in outputs.items():
+        if value is output:
+            return name
+    for name, value in reversed(outputs.items()):
+        if value.shape == output.shape and torch.equal(value, output):
+            return name
+    return None
+
+
+def _probe(module, X, device, outputs=None):
+    """The module's output on the first rows of ``X`` in eval mode (``None`` if the rows
+    do not fit it); with ``outputs``, every ``nn.Linear``'s output is recorded in it."""
+    handles = []
+    if outputs is not None:
+        handles = [
+            sub.register_forward_hook(
+                lambda _m, _i, out, name=name: outputs.__setitem__(name, out)
+            )
+            for name, sub in module.named_modules()
+            if isinstance(sub, nn.Linear)
+        ]
     was_training = module.training
     module.eval()
     try:
         with torch.inference_mode():
-            batch = torch.from_numpy(np.require(X[:2], requirements="CW")).to(device)
-            output = module(batch)
+            batch = torch.from_numpy(np.require(X[:_PROBE_ROWS], requirements="CW"))
+            output = module(batch.to(device))
     except RuntimeError:
         return None
     finally:
@@ -679,13 +742,31 @@ def _output_linear(module, X, device):
         module.train(was_training)
     if isinstance(output, tuple | list):
         output = output[0]
-    for name, value in outputs.items():
-        if value is output:
-            return name
-    for name, value in reversed(outputs.items()):
-        if value.shape == output.shape and torch.equal(value, output):
-            return name
-    return None
+    return output
+
+
+# Rows run through a module to find its output layer and check that it returns logits.
+_PROBE_ROWS = 8
+
+
+def _check_logit_output(module, X, device):
+    """Refuse a module whose outputs look like probabilities: every row in [0, 1] and
+    summing to 1, as after a softmax (logits of two or more classes almost never do)."""
+    output = _probe(module, X, device)
+    if output is None or output.ndim != 2 or output.shape[1] < 2:
+        return
+    values = output.detach().double().cpu()
+    sums = values.sum(dim=1)
+    if bool(((values >= 0) & (values <= 1)).all()) and bool(
+        torch.allclose(sums, torch.ones_like(sums), atol=1e-4)
+    ):
+        raise ValueError(
+            f"The module {type(module).__name__} returns probabilities (on {len(values)} "
+            "rows every output is in [0, 1] and each row sums to 1: a softmax at the "
+            "end), but midlogit needs logits (the band is cut on them, head() is the "
+            "layer that gives them). Remove the final softmax from forward (train with "
+            "criterion=torch.nn.CrossEntropyLoss, as make_net does, which applies it)."
+        )
 
 
 def _layer_names(module):
@@ -792,6 +873,99 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         self.cache = cache
         self.random_state = random_state
 
+    @classmethod
+    def from_module(
+        cls,
+        module,
+        classes=None,
+        *,
+        frozen=True,
+        layer=None,
+        device="cpu",
+        batch_size=256,
+        cache=True,
+        random_state=None,
+        **net_params,
+    ):
+        """An embedder for a trained plain ``torch.nn.Module`` (no skorch net needed).
+
+        The module is wrapped, as it is, in a :class:`skorch.NeuralNetClassifier`
+        (cross-entropy, as :func:`make_net`) that is initialised without training, so
+        its weights are the module's own: a torchvision-style model one already has
+        goes straight into a pipeline. Its forward pass must return logits, one per
+        class.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The trained network (an instance). Used in eval mode for embeddings; its
+            weights are not copied or changed (with ``frozen=False``, ``fit`` trains a
+            copy, starting from these weights).
+        classes : array-like of shape (n_outputs,) or None, default=None
+            The label of each output of the module, in order. ``None``: ``0, 1, ...``.
+        frozen : bool, default=True
+            Use the module as trained (see :class:`SkorchEmbedder`); ``False``
+            fine-tunes a copy by ERM in ``fit``.
+        layer : str or None, default=None
+            As in :class:`SkorchEmbedder`.
+        device : str, default="cpu"
+            Torch device the module is moved to (e.g. ``"cuda"``).
+        batch_size : int, default=256
+            Rows per forward pass (and per training batch).
+        cache : bool, default=True
+            Use the embedding cache.
+        random_state : int, RandomState instance or None, default=None
+            As in :class:`SkorchEmbedder` (training only).
+        **net_params
+            Further :func:`make_net` parameters for ``frozen=False`` (``max_epochs``,
+            ``lr``, ...).
+
+        Returns
+        -------
+        embedder : SkorchEmbedder
+            Unfitted; with ``frozen=True`` ``transform`` and :meth:`head` work at once.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from midlogit.backbones import SkorchEmbedder
+        >>> _ = torch.manual_seed(0)
+        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+        ...                             torch.nn.Linear(8, 3))  # trained elsewhere
+        >>> embedder = SkorchEmbedder.from_module(model, classes=["cat", "dog", "fox"])
+        >>> X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+        >>> embedder.transform(X).shape
+        (5, 8)
+        >>> embedder.head().classes_.tolist()
+        ['cat', 'dog', 'fox']
+        """
+        if not isinstance(module, nn.Module):
+            raise ValueError(
+                f"module must be a torch.nn.Module instance, got {type(module).__name__}"
+                "; for a skorch net use SkorchEmbedder(net, frozen=True)."
+            )
+        params = {"max_epochs": 10, "verbose": 0, **net_params}
+        if classes is not None:
+            params["classes"] = np.asarray(classes)
+        net = make_net(module, batch_size=batch_size, device=device, **params)
+        if frozen:
+            net.initialize()
+            n_outputs = _logit_count(net.module_)
+            if classes is not None and n_outputs is not None and n_outputs != len(classes):
+                raise ValueError(
+                    f"classes names {len(classes)} labels but the module's last nn.Linear "
+                    f"has {n_outputs} outputs; pass one label per output, in order."
+                )
+        return cls(
+            net,
+            layer=layer,
+            frozen=frozen,
+            batch_size=batch_size,
+            cache=cache,
+            random_state=random_state,
+        )
+
     # -- cloning and fitted state
 
     def __sklearn_clone__(self):
@@ -805,6 +979,12 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         return bool(self.frozen) and getattr(self.net, "initialized_", False)
 
     def _check_net(self, net):
+        if isinstance(net, nn.Module):
+            raise ValueError(
+                f"net is a plain torch module ({type(net).__name__}); wrap it with "
+                "SkorchEmbedder.from_module(module, classes=...), or pass a "
+                "skorch.NeuralNetClassifier (see make_net)."
+            )
         if not isinstance(net, NeuralNet):
             raise ValueError(
                 f"net must be a skorch.NeuralNetClassifier (see make_net), got "
@@ -856,7 +1036,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
         return _net_classes(net, n_outputs)
 
     def _validate_X(self, X, reset):
-        return validate_data(
+        return validate(
             self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_all_finite=True
         )
 
@@ -885,13 +1065,15 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             if y is None:
                 X = self._validate_X(X, reset=True)
             else:
-                X, y = validate_data(
+                X, y = validate(
                     self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True
                 )
+            _check_logit_output(net.module_, X, net.device)
             layer = self._resolve_layer(net.module_, X, net.device)
             output = layer if self.layer is None else _output_linear(net.module_, X, net.device)
             classes = _net_classes(net, _logit_count(net.module_, output))
             if y is not None:
+                check_class_labels(y)
                 unknown = np.setdiff1d(np.unique(y), classes)
                 if unknown.size:
                     raise ValueError(
@@ -905,8 +1087,8 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             self._record_width(X)
             return self
 
-        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True)
-        check_classification_targets(y)
+        X, y = validate(self, X, y, dtype=np.float32, allow_nd=True, ensure_all_finite=True)
+        check_class_labels(y)
         classes, codes = np.unique(y, return_inverse=True)
         if classes.size < 2:
             raise ValueError(f"y holds 1 class ({classes[0]!r}); ERM training needs at least two.")
@@ -923,13 +1105,11 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
                 lr=1e-2,
                 verbose=0,
                 random_state=seed,
+                reset_parameters=seed is not None,
             )
         else:
             if not isinstance(self.net, NeuralNet):
-                raise ValueError(
-                    f"net must be a skorch.NeuralNetClassifier (see make_net), got "
-                    f"{type(self.net).__name__}."
-                )
+                self._check_net(self.net)
             net = clone(self.net)
         if seed is not None:
             split = net.train_split
@@ -947,6 +1127,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
             if seed is not None:
                 torch.manual_seed(seed)
             net.fit(X, codes.astype(np.int64))
+        _check_logit_output(net.module_, X, net.device)
         layer = self._resolve_layer(net.module_, X, net.device)
         output = layer if self.layer is None else _output_linear(net.module_, X, net.device)
         n_outputs = _logit_count(net.module_, output)
@@ -1126,19 +1307,26 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
 
         Its ``decision_function`` on :meth:`transform`'s embeddings reproduces the
         logits (for two classes: the logit of class 1 minus that of class 0), so
-        ``LogitBandSelector(estimator=FrozenEstimator(embedder.head()))`` cuts its band
-        on the ERM model's own logits. Works on a frozen embedder before ``fit``.
+        ``LogitBandSelector(estimator=embedder.head())`` cuts its band on the ERM
+        model's own logits. The head is frozen (``LinearHead(frozen=True)``): cloning
+        returns it fitted, so the selector works inside
+        :class:`~sklearn.model_selection.GridSearchCV` (wrapping it in
+        :class:`sklearn.frozen.FrozenEstimator` works as well). Its weights keep the
+        layer's float type (float32 for a float32 net). Works on a frozen embedder
+        before ``fit``.
 
         Returns
         -------
         head : LinearHead
         """
         net, name, linear = self._final_linear("head()")
-        weight = linear.weight.detach().cpu().double().numpy()
+        # float32 stays float32, so logits of float32 embeddings take no more memory
+        dtype = torch.float32 if linear.weight.dtype == torch.float32 else torch.float64
+        weight = linear.weight.detach().cpu().to(dtype).numpy()
         if linear.bias is None:
-            bias = np.zeros(weight.shape[0])
+            bias = np.zeros(weight.shape[0], dtype=weight.dtype)
         else:
-            bias = linear.bias.detach().cpu().double().numpy()
+            bias = linear.bias.detach().cpu().to(dtype).numpy()
         if weight.shape[0] < 2:
             raise ValueError(
                 f"The last nn.Linear ({name!r}) has {weight.shape[0]} output; head() "
@@ -1641,6 +1829,7 @@ def pretrained_sprite_net(
         lr=lr,
         batch_size=batch_size,
         random_state=random_state,
+        reset_parameters=random_state is not None,
         verbose=int(verbose >= 2),
         callbacks=[EpochProgress("pretraining")] if verbose == 1 else None,
     )

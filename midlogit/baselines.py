@@ -10,9 +10,15 @@ SELF style: the extremes, where midlogit keeps the mid-range), and
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 
-from .base import SamplerMixin, balanced_indices, is_number, validate_xy
+from .base import (
+    SamplerMixin,
+    balanced_indices,
+    check_class_labels,
+    check_label_types,
+    is_number,
+    validate_xy,
+)
 from .selection import check_cv, class_logits, estimator_input
 
 __all__ = [
@@ -64,7 +70,7 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
     def _fit(self, X, y):
         _check_sampling(self.sampling)
         X, y = validate_xy(self, X, y)
-        check_classification_targets(y)
+        check_class_labels(y)
         self.sample_indices_ = balanced_indices(
             y, mode=self.sampling, random_state=self.random_state
         )
@@ -106,7 +112,7 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
 
     def _fit(self, X, y):
         X, y = validate_xy(self, X, y)
-        check_classification_targets(y)
+        check_class_labels(y)
         n = y.shape[0]
         if is_number(self.n_samples, integer=True) and 1 <= self.n_samples <= n:
             total = int(self.n_samples)
@@ -213,7 +219,7 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
         check_cv(self.cv)
         given = X
         X, y = validate_xy(self, X, y)
-        check_classification_targets(y)
+        check_class_labels(y)
         self.logits_, self.classes_ = class_logits(
             self.estimator,
             estimator_input(self.estimator, given, X),
@@ -323,6 +329,7 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
                 f"groups has {groups.size} entries but X has {y.size} rows; pass one "
                 "group label per row."
             )
+        check_label_types(groups, "groups")
         self.sample_indices_ = balanced_indices(
             groups, mode=self.sampling, random_state=self.random_state
         )

@@ -5,17 +5,18 @@ from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
 from .base import (
     SamplerMixin,
     balanced_indices,
     balanced_weights,
+    check_class_labels,
     check_fitted_features,
     check_shapes,
+    is_number,
     shown_label,
     standardization,
+    validate,
 )
 from .selection import class_logits
 
@@ -231,34 +232,35 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
                 f"cluster_score must be 'error_rate' or 'margin', got {self.cluster_score!r}."
             )
         if not (
-            self.n_selected == "auto"
-            or (isinstance(self.n_selected, int | np.integer) and self.n_selected >= 1)
+            (isinstance(self.n_selected, str) and self.n_selected == "auto")
+            or (is_number(self.n_selected, integer=True) and self.n_selected >= 1)
         ):
             raise ValueError(
                 f"n_selected must be a positive integer or 'auto', got {self.n_selected!r}."
             )
-        if not (
-            isinstance(self.min_error_rate, float | int | np.number)
-            and 0 < self.min_error_rate <= 1
-        ):
+        if not (is_number(self.min_error_rate) and 0 < self.min_error_rate <= 1):
             raise ValueError(
                 f"min_error_rate must be a number in (0, 1], got {self.min_error_rate!r}."
             )
-        if not (isinstance(self.n_clusters, int | np.integer) and self.n_clusters >= 1):
+        if not (is_number(self.n_clusters, integer=True) and self.n_clusters >= 1):
             raise ValueError(f"n_clusters must be a positive integer, got {self.n_clusters!r}.")
         if self.n_components is not None and not (
-            isinstance(self.n_components, int | np.integer) and self.n_components >= 1
+            is_number(self.n_components, integer=True) and self.n_components >= 1
         ):
             raise ValueError(
                 f"n_components must be a positive integer or None, got {self.n_components!r}."
             )
+        _check_component("clusterer", self.clusterer, "fit_predict", "sklearn.cluster.KMeans()")
+        _check_component(
+            "selector", self.selector, "fit_resample", "midlogit.selection.LogitBandSelector()"
+        )
         check_shapes(X, y)
         if y is None:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            X = validate(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            check_classification_targets(y)
+            X, y = validate(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            check_class_labels(y)
             classes, codes = np.unique(y, return_inverse=True)
         if not (self.per_class and y is not None):
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
@@ -507,6 +509,22 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
+
+
+def _check_component(name, value, method, example):
+    """Raise a ValueError unless ``value`` is None or an estimator instance with ``method``."""
+    if value is None:
+        return
+    if isinstance(value, type):
+        raise ValueError(
+            f"{name} must be an estimator instance, got the class {value.__name__}; pass "
+            f"{value.__name__}(...)."
+        )
+    if not (hasattr(value, "get_params") and hasattr(value, method)):
+        raise ValueError(
+            f"{name} must be a scikit-learn estimator with {method} (e.g. {example}) or "
+            f"None, got {value!r} ({type(value).__name__})."
+        )
 
 
 def _nearest_center(Z, centers):

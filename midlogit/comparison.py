@@ -59,6 +59,27 @@ def _validation_split(y, validation_fraction, random_state):
     return PredefinedSplit(test_fold)
 
 
+class _FitTimeValidationSplit:
+    """The split of ``_validation_split``, drawn from the labels the search is fitted on."""
+
+    def __init__(self, validation_fraction, random_state):
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return 1
+
+    def split(self, X, y, groups=None):
+        split = _validation_split(np.asarray(y), self.validation_fraction, self.random_state)
+        return split.split()
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(validation_fraction={self.validation_fraction!r}, "
+            f"random_state={self.random_state!r})"
+        )
+
+
 DEFAULT_BAND_WIDTHS = (0.2, 0.4, 0.6, 1.0)
 """Band widths :func:`midlogit_search` tries; 1.0 clusters every row (no band)."""
 
@@ -74,7 +95,7 @@ def midlogit_search(
     band_widths=DEFAULT_BAND_WIDTHS,
     n_clusters=DEFAULT_N_CLUSTERS,
     *,
-    y,
+    y=None,
     scoring="pseudo_group",
     validation_fraction=0.5,
     random_state=0,
@@ -96,8 +117,11 @@ def midlogit_search(
     band_widths, n_clusters : sequences, default=DEFAULT_BAND_WIDTHS, DEFAULT_N_CLUSTERS
         The grid. A band width of 1.0 keeps every row, so the search also weighs
         clustering without a band; ``benchmarks/results/quality.md`` reports which it chose.
-    y : array-like
-        Class labels of the rows the search will be fitted on (to stratify the split).
+    y : array-like or None, default=None
+        Not needed: ``midlogit_search(head).fit(X, y)`` splits by the labels given to
+        ``fit`` (stratified, seeded by ``random_state``). Given, the labels of the rows
+        the search will be fitted on fix the split now (the same split), as
+        ``scoring="worst_group"`` needs to match ``groups`` to the validation rows.
     scoring : {"pseudo_group", "worst_class", "worst_group"} or callable, \
 default="pseudo_group"
         ``"pseudo_group"``: worst accuracy over (class, whether ``head`` was right)
@@ -162,16 +186,24 @@ default=("average", "weight")
     >>> from midlogit.comparison import midlogit_search
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
-    >>> search = midlogit_search(head, (0.4, 0.8), (2,), y=y, retrain_from="band")
+    >>> search = midlogit_search(head, (0.4, 0.8), (2,), retrain_from="band")
     >>> sorted(search.fit(X, y).best_params_)  # doctest: +NORMALIZE_WHITESPACE
     ['embeddingclusterer__balance', 'embeddingclusterer__n_clusters',
      'embeddingclusterer__project_out', 'embeddingclusterer__sampling',
      'lastlayerretrainer__n_subsamples', 'logitbandselector__band_width']
     """
-    y = np.asarray(y)
-    cv = _validation_split(y, validation_fraction, random_state)
     if groups is not None and not (isinstance(scoring, str) and scoring == "worst_group"):
         raise ValueError("groups is only used with scoring='worst_group'.")
+    if y is None:
+        if isinstance(scoring, str) and scoring == "worst_group":
+            raise ValueError(
+                "scoring='worst_group' needs y=... (the labels of the rows the search "
+                "will be fitted on) with groups=..., to find the validation rows' groups."
+            )
+        cv = _FitTimeValidationSplit(validation_fraction, random_state)
+    else:
+        y = np.asarray(y)
+        cv = _validation_split(y, validation_fraction, random_state)
     if scoring == "pseudo_group":
         scoring = make_pseudo_group_scorer(head)
     elif scoring == "worst_class":
@@ -447,7 +479,7 @@ def curated_rows(pipeline):
     >>> from midlogit.comparison import curated_rows, midlogit_search
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
-    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="band",
+    >>> search = midlogit_search(head, (0.4,), (2,), retrain_from="band",
     ...                          sampling="weight").fit(X, y)
     >>> rows, weight = curated_rows(search.best_estimator_)
     >>> rows.size == weight.size == 120  # the band: 40 % of the rows, weighted
@@ -514,7 +546,7 @@ def search_choice(search):
     >>> from midlogit.comparison import midlogit_search, search_choice
     >>> X, y = make_classification(n_samples=300, random_state=0)
     >>> head = LogisticRegression().fit(X, y)
-    >>> search = midlogit_search(head, (0.4,), (2,), y=y, retrain_from="all",
+    >>> search = midlogit_search(head, (0.4,), (2,), retrain_from="all",
     ...                          project_out_head=False).fit(X, y)
     >>> search_choice(search)  # doctest: +NORMALIZE_WHITESPACE
     {'retrain_from': 'all', 'band_width': 0.4, 'n_clusters': 2, 'project_out_head': False,

@@ -188,7 +188,13 @@ def make_backbone(dataset, data, *, seed=0, quick=False, pretrained=True, verbos
     else:
         module = MLP(n_features=data.data.shape[1], n_classes=n_classes)
         epochs = 10 if quick else 30
-    net = make_net(module, max_epochs=epochs, random_state=seed, **progress)
+    net = make_net(
+        module,
+        max_epochs=epochs,
+        random_state=seed,
+        reset_parameters=seed is not None,
+        **progress,
+    )
     return SkorchEmbedder(net, random_state=seed)
 
 
@@ -390,7 +396,7 @@ def _search_progress(head, y, verbose):
     from .comparison import midlogit_search
     from .metrics import make_pseudo_group_scorer
 
-    n_settings = len(ParameterGrid(midlogit_search(head, y=y).param_grid))
+    n_settings = len(ParameterGrid(midlogit_search(head).param_grid))
     bar = tqdm(total=n_settings, desc="midlogit search", unit="setting", disable=not verbose)
     score = make_pseudo_group_scorer(head)
 
@@ -638,7 +644,7 @@ def _report(results, figures):
         "",
         "embedder = SkorchEmbedder(net, frozen=True)  # your trained skorch net",
         "E = embedder.fit(X_heldout, y_heldout).transform(X_heldout)",
-        "search = midlogit_search(embedder.head(), y=y_heldout).fit(E, y_heldout)",
+        "search = midlogit_search(embedder.head()).fit(E, y_heldout)",
         "new_head = search.best_estimator_  # predicts from embeddings; no group labels used",
         "```",
         "",

@@ -5,12 +5,13 @@ import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .base import (
     LinearHeadMixin,
     balanced_indices,
+    check_class_labels,
+    check_label_types,
     check_sample_weight,
     is_number,
     shown_label,
@@ -127,7 +128,7 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         X, y = validate_xy(self, X, y)
-        check_classification_targets(y)
+        check_class_labels(y)
         self.classes_, y_codes = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(
@@ -151,6 +152,7 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
                     f"groups has shape {groups.shape}; expected ({X.shape[0]},), one group "
                     "label per row."
                 )
+            check_label_types(groups, "groups")
             balance_by = groups
         else:
             balance_by = None if self.n_subsamples == 1 else y_codes

@@ -13,10 +13,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .base import SamplerMixin, is_number, shown_label, validate_xy
+from .base import SamplerMixin, check_class_labels, is_number, shown_label, validate_xy
 
 __all__ = ["LogitBandSelector", "class_logits"]
 
@@ -84,6 +83,13 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
         splitter = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
         scores = cross_val_predict(model, X, y, cv=splitter, method="decision_function")
     else:
+        if isinstance(estimator, type) or not (
+            hasattr(estimator, "decision_function") or hasattr(estimator, "predict_proba")
+        ):
+            raise ValueError(
+                "estimator must be a fitted classifier instance with decision_function or "
+                f"predict_proba (e.g. FrozenEstimator(head)), or None; got {estimator!r}."
+            )
         try:
             check_is_fitted(estimator)
         except NotFittedError as exc:
@@ -101,10 +107,13 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
                 f"(its classes_ are {classes.tolist()}). Pass y in the estimator's labels."
             )
         if hasattr(estimator, "decision_function"):
+            method = "decision_function"
             scores = np.asarray(estimator.decision_function(X), dtype=np.float64)
         else:
+            method = "predict_proba"
             proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
             scores = np.log(np.clip(proba, np.finfo(np.float64).tiny, None))
+        _check_logit_shape(estimator, method, scores, X.shape[0], classes)
     if scores.ndim == 1:
         scores = np.column_stack([-scores, scores])
     if not np.all(np.isfinite(scores)):
@@ -113,6 +122,22 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
             "holds finite values."
         )
     return scores, classes
+
+
+def _check_logit_shape(estimator, method, scores, n_rows, classes):
+    """Refuse logits that are not one row per row of X and one column per class."""
+    n_classes = classes.size
+    expected = f"({n_rows}, {n_classes})" + (f" or ({n_rows},)" if n_classes == 2 else "")
+    if scores.ndim == 1 and n_classes == 2 and scores.shape[0] == n_rows:
+        return
+    if scores.ndim == 2 and scores.shape == (n_rows, n_classes):
+        return
+    raise ValueError(
+        f"estimator {type(estimator).__name__}.{method} returned logits of shape "
+        f"{scores.shape} for {n_rows} rows and {n_classes} classes_; expected {expected}, "
+        "one row per row of X and one column per class. Pass a classifier fitted on "
+        "these features whose classes_ match its outputs."
+    )
 
 
 class LogitBandSelector(SamplerMixin, BaseEstimator):
@@ -220,7 +245,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
     def _fit(self, X, y):
         given = X
         X, y = validate_xy(self, X, y)
-        check_classification_targets(y)
+        check_class_labels(y)
         self.band_center_ = self.band_center
         if isinstance(self.band_center, str) and self.band_center == "auto":
             _, counts = np.unique(y, return_counts=True)

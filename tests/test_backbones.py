@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import softmax
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from skorch import NeuralNetClassifier
 from threadpoolctl import threadpool_limits
 from torch import nn
 
@@ -27,7 +29,9 @@ from midlogit.backbones import (
     make_net,
     set_cache_limit,
 )
+from midlogit.pipeline import make_pipeline
 from midlogit.retraining import LastLayerRetrainer
+from midlogit.selection import LogitBandSelector
 
 # pytest-xdist runs two workers on two cores: one torch and one BLAS thread each avoid
 # oversubscription, which slows tiny nets and small solvers down many times.
@@ -199,8 +203,9 @@ def test_linear_head_fit_is_a_plain_logistic_regression():
     head = LinearHead(C=0.5).fit(X, y)
     reference = LogisticRegression(C=0.5, max_iter=1000).fit(X, y)
     np.testing.assert_allclose(head.coef_, reference.coef_, rtol=1e-6)
+    # float32 embeddings give float32 logits (scikit-learn may sum in float64)
     np.testing.assert_allclose(
-        head.decision_function(X), reference.decision_function(X), rtol=1e-6, atol=1e-8
+        head.decision_function(X), reference.decision_function(X), rtol=1e-5, atol=1e-6
     )
 
 
@@ -235,7 +240,7 @@ def test_grid_search_keeps_the_backbone_and_computes_each_distinct_row_once(tabl
     assert _same_state(before, _state(table_net))
     selector = search.best_estimator_.named_steps["logitbandselector"]
     assert isinstance(selector.estimator, FrozenEstimator)
-    weight = table_net.module_.head.weight.detach().double().numpy()
+    weight = table_net.module_.head.weight.detach().numpy()  # float32 stays float32
     np.testing.assert_array_equal(selector.estimator.coef_, (weight[1] - weight[0])[None])
 
 
@@ -314,7 +319,13 @@ def test_random_state_makes_training_deterministic():
         torch.manual_seed(module_seed)  # a different module instance each time
         module = ConvNet(3, 3, image_size=8, penultimate=16)
         net = make_net(
-            module, max_epochs=2, batch_size=16, random_state=0, verbose=0, valid_fraction=0.2
+            module,
+            max_epochs=2,
+            batch_size=16,
+            random_state=0,
+            reset_parameters=True,
+            verbose=0,
+            valid_fraction=0.2,
         )
         embedder = SkorchEmbedder(net, random_state=seed, cache=False).fit(X, y)
         return embedder.transform(X), _state(embedder.net_)
@@ -400,11 +411,25 @@ def test_make_midlogit_pipeline_wires_the_head(table_net):
 
 
 def test_make_net_seeds_the_initial_weights():
-    first = make_net(MLP(4, 2), random_state=3, verbose=0).initialize()
-    second = make_net(MLP(4, 2), random_state=3, verbose=0).initialize()
-    other = make_net(MLP(4, 2), random_state=4, verbose=0).initialize()
-    assert _same_state(_state(first), _state(second))
-    assert not _same_state(_state(first), _state(other))
+    def fresh(seed):
+        net = make_net(MLP(4, 2), random_state=seed, reset_parameters=True, verbose=0)
+        return net.initialize()
+
+    assert _same_state(_state(fresh(3)), _state(fresh(3)))
+    assert not _same_state(_state(fresh(3)), _state(fresh(4)))
+
+
+def test_make_net_keeps_the_weights_of_a_trained_module():
+    trained = make_net(MLP(4, 2, hidden=(8,)), max_epochs=3, verbose=0, random_state=0)
+    X, y = _table()
+    module = trained.fit(X, y).module_
+    before = _state(trained)
+    net = make_net(module, random_state=0, verbose=0, valid_fraction=0.2).initialize()
+    assert _same_state(before, _state(net))
+    with pytest.raises(ValueError, match="reset_parameters=True needs random_state"):
+        make_net(module, reset_parameters=True)
+    with pytest.raises(ValueError, match="reset_parameters must be True or False"):
+        make_net(module, random_state=0, reset_parameters="yes")
 
 
 # ----------------------------------------------------------------------------- errors
@@ -730,3 +755,132 @@ def test_make_net_cosine_schedule_anneals_the_learning_rate():
     assert plain.net_.optimizer_.param_groups[0]["lr"] == 0.1
     with pytest.raises(ValueError, match="lr_schedule"):
         make_net(MLP(4, 2), lr_schedule="step")
+
+
+# ------------------------------------------------------- a model someone already trained
+
+
+class SoftmaxAtTheEnd(nn.Module):
+    """Returns probabilities, as modules trained with skorch's default NLLLoss do."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, X):
+        return torch.softmax(self.out(self.body(X)), dim=1)
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_module_returning_probabilities_is_refused(frozen):
+    X, y = _table()
+    net = NeuralNetClassifier(SoftmaxAtTheEnd, max_epochs=1, verbose=0, train_split=None)
+    if frozen:
+        net.fit(X, y)
+    with pytest.raises(ValueError, match="returns probabilities .*Remove the final softmax"):
+        SkorchEmbedder(net, frozen=frozen, random_state=0).fit(X, y)
+
+
+def test_a_module_returning_logits_passes_the_probability_check(table_net):
+    X, y = _table()
+    SkorchEmbedder(table_net, frozen=True).fit(X, y)  # logits of two classes: accepted
+
+
+def _trained_module():
+    """A trained plain torch module (what a user has), three classes."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    X, y = _table()
+    y = (X[:, 0] > 0.5).astype(int) + (X[:, 1] > 0.5)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    for _ in range(50):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(module(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        optimizer.step()
+    return module, X, y
+
+
+def test_from_module_wraps_a_trained_torch_module():
+    module, X, y = _trained_module()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    embedder = SkorchEmbedder.from_module(module, classes=["a", "b", "c"])
+    E = embedder.transform(X)
+    with torch.no_grad():
+        expected_logits = module(torch.from_numpy(X)).numpy()
+        expected_E = module[1](module[0](torch.from_numpy(X))).numpy()
+    np.testing.assert_allclose(E, expected_E, rtol=1e-6)
+    head = embedder.head()
+    np.testing.assert_allclose(head.decision_function(E), expected_logits, rtol=1e-5, atol=1e-5)
+    assert head.classes_.tolist() == ["a", "b", "c"]
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    labels = np.array(["a", "b", "c"])[y]
+    pipe = make_pipeline(
+        embedder,
+        LogitBandSelector(estimator=head, band_width=0.8, random_state=0),
+        LastLayerRetrainer(random_state=0),
+    )
+    assert pipe.fit(X, labels).score(X, labels) > 0.8
+
+
+def test_from_module_errors():
+    module, _, _ = _trained_module()
+    with pytest.raises(ValueError, match="module must be a torch.nn.Module instance"):
+        SkorchEmbedder.from_module(nn.Sequential)
+    with pytest.raises(ValueError, match="classes names 2 labels but .* 3 outputs"):
+        SkorchEmbedder.from_module(module, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"plain torch module .*from_module"):
+        SkorchEmbedder(module, frozen=True).transform(np.zeros((2, 4), dtype=np.float32))
+
+
+def test_from_module_fine_tunes_a_copy():
+    module, X, y = _trained_module()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    embedder = SkorchEmbedder.from_module(module, frozen=False, max_epochs=2, random_state=0).fit(
+        X, y
+    )
+    assert embedder.transform(X).shape == (X.shape[0], 16)
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["head", "FrozenEstimator(head)"])
+def test_head_survives_cloning_in_a_grid_search(table_net, wrap):
+    X, y = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True).fit(X, y)
+    E = embedder.transform(X)
+    head = embedder.head()
+    assert clone(head) is head
+    estimator = FrozenEstimator(head) if wrap else head
+    pipe = make_pipeline(
+        LogitBandSelector(estimator=estimator, random_state=0), LastLayerRetrainer()
+    )
+    search = GridSearchCV(
+        pipe, {"logitbandselector__band_width": [0.4, 0.8]}, cv=3, error_score="raise"
+    ).fit(E, y)
+    selector = search.best_estimator_.named_steps["logitbandselector"]
+    # the band was cut on the net's own logits (binary: columns -d and d)
+    np.testing.assert_allclose(selector.logits_[:, 1], head.decision_function(E), rtol=1e-6)
+    # fit leaves a frozen head as it is
+    coef = head.coef_.copy()
+    head.fit(E[:20], 1 - y[:20])
+    np.testing.assert_array_equal(head.coef_, coef)
+
+
+def test_head_keeps_float32_embeddings_float32(table_net):
+    X, y = _table()
+    embedder = SkorchEmbedder(table_net, frozen=True).fit(X, y)
+    E = embedder.transform(X)
+    head = embedder.head()
+    assert head.coef_.dtype == head.intercept_.dtype == np.float32
+    for method in ("decision_function", "predict_proba"):
+        assert getattr(head, method)(E).dtype == np.float32
+    assert head.decision_function(E.astype(np.float64)).dtype == np.float64
+    fitted = LinearHead().fit(E, y)
+    assert fitted.coef_.dtype == np.float32
+    assert fitted.decision_function(E).dtype == np.float32
+    np.testing.assert_allclose(
+        head.decision_function(E),
+        (embedder.logits(X)[:, 1] - embedder.logits(X)[:, 0]),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -5,12 +5,14 @@ One test per case; a case that applies to several estimators is parametrized ove
 
 import numpy as np
 import pytest
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.cluster import DBSCAN
+from sklearn.cluster import DBSCAN, KMeans
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
+from midlogit.backbones import MLP, LinearHead, SkorchEmbedder, make_net
 from midlogit.baselines import (
     ClassBalancedSampler,
     ErrorSetSelector,
@@ -359,6 +361,21 @@ INVALID = [
     (LastLayerRetrainer, {"C": float("inf")}, "C must be positive"),
     (LastLayerRetrainer, {"n_subsamples": True}, "n_subsamples must be a positive integer"),
     (LastLayerRetrainer, {"max_iter": 0}, "max_iter must be a positive integer"),
+    (EmbeddingClusterer, {"n_clusters": True}, "n_clusters must be a positive integer"),
+    (EmbeddingClusterer, {"n_clusters": "2"}, "n_clusters must be a positive integer"),
+    (EmbeddingClusterer, {"n_selected": True}, "n_selected must be a positive integer"),
+    (EmbeddingClusterer, {"n_components": True}, "n_components must be a positive integer"),
+    (EmbeddingClusterer, {"min_error_rate": True}, r"min_error_rate must be a number in"),
+    (EmbeddingClusterer, {"clusterer": "kmeans"}, "clusterer must be a scikit-learn estimator"),
+    (EmbeddingClusterer, {"clusterer": KMeans}, "clusterer must be an estimator instance"),
+    (
+        EmbeddingClusterer,
+        {"clusterer": LastLayerRetrainer()},
+        r"clusterer must be a scikit-learn estimator with fit_predict",
+    ),
+    (EmbeddingClusterer, {"selector": KMeans()}, r"selector must be .* with fit_resample"),
+    (LogitBandSelector, {"estimator": "head"}, "estimator must be a fitted classifier"),
+    (ErrorSetSelector, {"estimator": LogisticRegression}, "estimator must be a fitted classif"),
 ]
 
 
@@ -435,3 +452,137 @@ def test_sample_weight_zero_on_a_whole_class(n_subsamples):
     weights = np.where(y == y[0], 0.0, 1.0)
     with pytest.raises(ValueError, match="Class .* has zero total sample_weight"):
         LastLayerRetrainer(n_subsamples=n_subsamples).fit(X, y, sample_weight=weights)
+
+
+# --- hostile inputs for every public estimator -------------------------------------------
+
+
+def _table_net():
+    X, y, _ = toy()
+    net = make_net(MLP(3, 2, hidden=(4,)), max_epochs=1, verbose=0, random_state=0)
+    return net.fit(X.astype(np.float32), y)
+
+
+# Every public estimator, with a call that fits it on (X, y) and one that uses it fitted.
+PUBLIC = {
+    **ESTIMATORS,
+    "LinearHead": lambda: LinearHead(),
+    "SkorchEmbedder": lambda: SkorchEmbedder(random_state=0),
+    "SkorchEmbedder(frozen)": lambda: SkorchEmbedder(_table_net(), frozen=True),
+}
+
+
+def fit_public(estimator, X, y, groups=None):
+    if isinstance(estimator, LinearHead | SkorchEmbedder):
+        return estimator.fit(X, y)
+    return fit_any(estimator, X, y, groups)
+
+
+MIXED = {
+    "list": lambda y: [1 if label else "a" for label in y],
+    "object array": lambda y: np.array([1 if label else "a" for label in y], dtype=object),
+    "with None": lambda y: np.array([None if i == 3 else "ab"[v] for i, v in enumerate(y)]),
+}
+
+
+@pytest.mark.parametrize("kind", MIXED)
+@pytest.mark.parametrize("name", PUBLIC)
+def test_mixed_type_labels(name, kind):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=r"y mixes labels of types .* give every label one"):
+        fit_public(PUBLIC[name](), X, MIXED[kind](y), groups)
+
+
+@pytest.mark.parametrize("make", [GroupBalancedSampler, LastLayerRetrainer])
+def test_mixed_type_groups(make):
+    X, y, groups = toy()
+    mixed = np.array([g if g else "none" for g in groups], dtype=object)
+    with pytest.raises(ValueError, match=r"groups mixes labels of types int and str"):
+        make().fit(X, y, groups=mixed)
+
+
+@pytest.mark.parametrize("container", [scipy.sparse.csr_matrix, scipy.sparse.csc_array])
+@pytest.mark.parametrize("name", PUBLIC)
+def test_sparse_X_at_fit(name, container):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=r"X is a sparse .*Pass X.toarray\(\)"):
+        fit_public(PUBLIC[name](), container(X), y, groups)
+
+
+@pytest.mark.parametrize(
+    "name, method",
+    [
+        ("LastLayerRetrainer", "predict"),
+        ("LastLayerRetrainer", "decision_function"),
+        ("EmbeddingClusterer", "predict"),
+        ("LinearHead", "predict_proba"),
+        ("SkorchEmbedder(frozen)", "transform"),
+    ],
+)
+def test_sparse_X_when_fitted(name, method):
+    X, y, groups = toy()
+    estimator = PUBLIC[name]()
+    estimator.fit(X.astype(np.float32), y)
+    with pytest.raises(ValueError, match=r"X is a sparse csr_matrix"):
+        getattr(estimator, method)(scipy.sparse.csr_matrix(X))
+
+
+class ShapedLogits(FixedLogits):
+    """Logits of a chosen wrong shape."""
+
+    def __init__(self, shape="short"):
+        self.shape = shape
+
+    def decision_function(self, X):
+        X = np.asarray(X, dtype=float)
+        return {
+            "short": X[:-1, 0],
+            "too many classes": X[:, :3],
+            "one column": X[:, :1],
+            "3-D": X[:, :2, None],
+        }[self.shape]
+
+
+@pytest.mark.parametrize("shape", ["short", "too many classes", "one column", "3-D"])
+@pytest.mark.parametrize("user", ["LogitBandSelector", "ErrorSetSelector", "EmbeddingClusterer"])
+def test_logits_of_the_wrong_shape(user, shape):
+    X, y, _ = toy()
+    estimator = FrozenEstimator(ShapedLogits(shape).fit(X, y))
+    make = {
+        "LogitBandSelector": lambda: LogitBandSelector(estimator=estimator),
+        "ErrorSetSelector": lambda: ErrorSetSelector(estimator=estimator),
+        "EmbeddingClusterer": lambda: EmbeddingClusterer(
+            n_clusters=2, estimator=estimator, balance="pseudo_groups"
+        ),
+    }[user]
+    with pytest.raises(ValueError, match=r"returned logits of shape .* for 40 rows and 2 class"):
+        make().fit(X, y)
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n != "GroupBalancedSampler"])
+def test_continuous_labels_get_the_fix(name):
+    X, y, groups = toy()
+    with pytest.raises(ValueError, match=r"y holds continuous values .*pass class labels"):
+        fit_public(PUBLIC[name](), X, y + 0.25 * np.arange(40), groups)
+
+
+def test_wrong_width_at_predict_suggests_the_fix():
+    X, y, _ = toy()
+    head = LastLayerRetrainer().fit(X, y)
+    with pytest.raises(ValueError, match="is expecting 3 .*embeddings of the backbone and layer"):
+        head.predict(X[:, :2])
+
+
+def test_nan_in_features_names_the_rows():
+    X, y, _ = toy()
+    X[[3, 17], 1] = np.nan
+    with pytest.raises(
+        ValueError, match=r"Input X contains NaN \(rows \[3, 17\]\)\. .*finite embeddings"
+    ):
+        LastLayerRetrainer().fit(X, y)
+
+
+def test_too_few_rows_suggests_the_fix():
+    X, y, _ = toy()
+    with pytest.raises(ValueError, match="minimum of 2 is required.*keep more rows"):
+        ClassBalancedSampler().fit_resample(X[:1], y[:1])

@@ -184,3 +184,17 @@ def test_curated_rows_of_averaged_refits_weigh_every_cell_equally(data):
     np.testing.assert_array_equal(rows, band.sample_indices_)
     totals = np.bincount(cells, weight)
     np.testing.assert_allclose(totals[totals > 0], totals[totals > 0].mean())
+
+
+def test_search_needs_y_only_at_fit(data):
+    head, X, y = data
+    grid = dict(band_widths=(0.2, 0.4), n_clusters=(2,), retrain_from=("band", "all"))
+    given = midlogit_search(head, y=y, **grid).fit(X, y)
+    at_fit = midlogit_search(head, **grid).fit(X, y)
+    # the same stratified split either way, hence the same scores and choice
+    np.testing.assert_array_equal(
+        given.cv_results_["split0_test_score"], at_fit.cv_results_["split0_test_score"]
+    )
+    assert search_choice(given) == search_choice(at_fit)
+    with pytest.raises(ValueError, match="scoring='worst_group' needs y="):
+        midlogit_search(head, scoring="worst_group", groups=y)
