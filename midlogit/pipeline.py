@@ -38,6 +38,32 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
+try:
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # scikit-learn < 1.9 has no callbacks; fit then reports to nobody
+
+    class _SilentContext:
+        def subcontext(self, **_):
+            return self
+
+        def call_on_fit_task_begin(self, **_):
+            return self
+
+        def call_on_fit_task_end(self, **_):
+            return False
+
+        @contextmanager
+        def propagate_callback_context(self, sub_estimator):
+            yield
+
+    class CallbackSupportMixin:
+        def _init_callback_context(self, **_):
+            return _SilentContext()
+
+    def with_callbacks(method):
+        return method
+
+
 __all__ = ["Pipeline", "make_pipeline"]
 
 # Rows were resampled by a sampler that did not say which: per-row parameters cannot follow.
@@ -169,8 +195,30 @@ def _fit_transform_one(transformer, X, y, params):
     return fitted.transform(X, **params.get("transform", {})), transformer
 
 
-def _fit_resample_one(sampler, X, y, params):
-    X_res, y_res = sampler.fit_resample(X, y, **params)
+@contextmanager
+def _reported_task(context, pipeline, step, X, y):
+    """Report one step's fit to the callbacks (``step`` fits inside the block)."""
+    if _is_passthrough(step):
+        context.call_on_fit_task_begin(estimator=pipeline, X=X, y=y)
+        yield
+        context.call_on_fit_task_end(estimator=pipeline, X=X, y=y)
+        return
+    with context.propagate_callback_context(step):
+        context.call_on_fit_task_begin(estimator=pipeline, X=X, y=y)
+        yield
+        context.call_on_fit_task_end(estimator=pipeline, X=X, y=y)
+
+
+# The two functions the memory caches; a cache hit fits nothing and so reports nothing.
+# ``pipeline`` and ``context`` are left out of the cache key.
+def _fit_transform_reported(transformer, X, y, params, *, pipeline, context):
+    with _reported_task(context, pipeline, transformer, X, y):
+        return _fit_transform_one(transformer, X, y, params)
+
+
+def _fit_resample_reported(sampler, X, y, params, *, pipeline, context):
+    with _reported_task(context, pipeline, sampler, X, y):
+        X_res, y_res = sampler.fit_resample(X, y, **params)
     return X_res, y_res, sampler
 
 
@@ -265,7 +313,7 @@ class _SerialBlock:
         return self
 
 
-class Pipeline(BaseEstimator):
+class Pipeline(CallbackSupportMixin, BaseEstimator):
     """Chain of transformers and samplers ending in an estimator.
 
     Parameters
@@ -706,7 +754,7 @@ class Pipeline(BaseEstimator):
             for method, params in step_params.items()
         }
 
-    def _fit_steps(self, X, y, routed, all_params):
+    def _fit_steps(self, X, y, routed, all_params, context):
         """Fit every step but the last.
 
         Returns the data and parameters for the last step (a dict by method), the indices
@@ -720,27 +768,50 @@ class Pipeline(BaseEstimator):
         self._validate_steps()
         memory = check_memory(self.memory)
         caching = getattr(memory, "location", None) is not None
-        cached_fit_transform = memory.cache(_fit_transform_one)
-        cached_fit_resample = memory.cache(_fit_resample_one)
+        unkeyed = ["pipeline", "context"]
+        cached_fit_transform = memory.cache(_fit_transform_reported, ignore=unkeyed)
+        cached_fit_resample = memory.cache(_fit_resample_reported, ignore=unkeyed)
         n_input = _n_rows(X)
         kept = None
         derived = {}  # final-step fit parameters set by samplers, aligned with X
         for position, name, step in self._iter(with_final=False, filter_passthrough=False):
+            task = context.subcontext(task_name=f"fit-{name}")
             with self._timed(position):
                 if _is_passthrough(step):
-                    continue
+                    with _reported_task(task, self, step, X, y):
+                        continue
                 params = self._step_params(position, routed, all_params, n_input, kept)
                 unfitted = clone(step) if caching else step
                 if _resamples(step):
                     resample_params = {**params.get("fit", {}), **params.get("fit_resample", {})}
                     n_before = _n_rows(X)
-                    X, y, fitted = cached_fit_resample(unfitted, X, y, resample_params)
+                    X, y, fitted = cached_fit_resample(
+                        unfitted, X, y, resample_params, pipeline=self, context=task
+                    )
                     kept, derived = _compose(name, fitted, kept, derived, n_before, _n_rows(X))
                 else:
-                    X, fitted = cached_fit_transform(unfitted, X, y, params)
+                    X, fitted = cached_fit_transform(
+                        unfitted, X, y, params, pipeline=self, context=task
+                    )
                 self.steps[position] = (name, fitted)
         final_params = self._step_params(len(self.steps) - 1, routed, all_params, n_input, kept)
         return X, y, final_params, kept, derived
+
+    @contextmanager
+    def _callback_root(self, task_name, X, y):
+        """The callbacks' root task for one fit method (every step is a subtask)."""
+        context = self._init_callback_context(task_name=task_name, max_subtasks=len(self.steps))
+        context.call_on_fit_task_begin(estimator=self, X=X, y=y)
+        yield context
+        context.call_on_fit_task_end(estimator=self, X=X, y=y)
+
+    @contextmanager
+    def _final_task(self, context, X, y):
+        """Time the final step and report it to the callbacks."""
+        task = context.subcontext(task_name="fit-final-estimator")
+        with self._timed(len(self.steps) - 1):
+            with _reported_task(task, self, self._final_estimator, X, y):
+                yield
 
     def _refuse_transform_input_without_routing(self):
         if self.transform_input is not None and not _routing_enabled():
@@ -750,6 +821,7 @@ class Pipeline(BaseEstimator):
                 "`sklearn.set_config(enable_metadata_routing=True)`."
             )
 
+    @with_callbacks
     def fit(self, X, y=None, **params):
         """Fit the transformers, run the samplers, fit the final estimator.
 
@@ -769,11 +841,13 @@ class Pipeline(BaseEstimator):
         self._validate_parameters()
         self._refuse_transform_input_without_routing()
         routed = self._check_method_params("fit", params)
-        Xt, yt, final_params, _, derived = self._fit_steps(X, y, routed, params)
-        name, final = self.steps[-1]
-        with self._timed(len(self.steps) - 1):
-            if not _is_passthrough(final):
-                final.fit(Xt, yt, **_with_derived(final_params.get("fit", {}), derived, name))
+        with self._callback_root("fit", X, y) as context:
+            Xt, yt, final_params, _, derived = self._fit_steps(X, y, routed, params, context)
+            name, final = self.steps[-1]
+            with self._final_task(context, Xt, yt):
+                if not _is_passthrough(final):
+                    final_params = _with_derived(final_params.get("fit", {}), derived, name)
+                    final.fit(Xt, yt, **final_params)
         return self
 
     def _can_fit_transform(self):
@@ -785,6 +859,7 @@ class Pipeline(BaseEstimator):
         )
 
     @available_if(_can_fit_transform)
+    @with_callbacks
     def fit_transform(self, X, y=None, **params):
         """Fit, then return the final step's transform of the training rows.
 
@@ -819,17 +894,16 @@ class Pipeline(BaseEstimator):
             )
         self._refuse_transform_input_without_routing()
         routed = self._check_method_params("fit_transform", params)
-        Xt, yt, final_params, _, _ = self._fit_steps(X, y, routed, params)
-        final = self._final_estimator
-        with self._timed(len(self.steps) - 1):
-            if _is_passthrough(final):
-                return Xt
-            if hasattr(final, "fit_transform"):
-                return final.fit_transform(Xt, yt, **final_params.get("fit_transform", {}))
-            fitted = final.fit(Xt, yt, **final_params.get("fit", {}))
-            return fitted.transform(Xt, **final_params.get("transform", {}))
+        with self._callback_root("fit_transform", X, y) as context:
+            Xt, yt, final_params, _, _ = self._fit_steps(X, y, routed, params, context)
+            final = self._final_estimator
+            with self._final_task(context, Xt, yt):
+                if not _is_passthrough(final):
+                    Xt, _ = _fit_transform_one(final, Xt, yt, final_params)
+        return Xt
 
     @available_if(_final_has("fit_predict"))
+    @with_callbacks
     def fit_predict(self, X, y=None, **params):
         """Fit, then return the final step's ``fit_predict`` on the resampled rows.
 
@@ -849,13 +923,16 @@ class Pipeline(BaseEstimator):
         self._validate_parameters()
         self._refuse_transform_input_without_routing()
         routed = self._check_method_params("fit_predict", params)
-        Xt, yt, final_params, _, derived = self._fit_steps(X, y, routed, params)
-        name, final = self.steps[-1]
-        final_params = _with_derived(final_params.get("fit_predict", {}), derived, name)
-        with self._timed(len(self.steps) - 1):
-            return final.fit_predict(Xt, yt, **final_params)
+        with self._callback_root("fit_predict", X, y) as context:
+            Xt, yt, final_params, _, derived = self._fit_steps(X, y, routed, params, context)
+            name, final = self.steps[-1]
+            final_params = _with_derived(final_params.get("fit_predict", {}), derived, name)
+            with self._final_task(context, Xt, yt):
+                y_pred = final.fit_predict(Xt, yt, **final_params)
+        return y_pred
 
     @available_if(_can_resample)
+    @with_callbacks
     def fit_resample(self, X, y, **params):
         """Fit, then return the rows and labels the pipeline resampled.
 
@@ -885,28 +962,36 @@ class Pipeline(BaseEstimator):
         self._refuse_transform_input_without_routing()
         n_input = _n_rows(X)
         routed = self._check_method_params("fit", params)
-        Xt, yt, final_params, kept, derived = self._fit_steps(X, y, routed, params)
-        name, final = self.steps[-1]
-        with self._timed(len(self.steps) - 1):
-            if _is_passthrough(final):
-                X_res, y_res = Xt, yt
-            elif _resamples(final):
-                resample_params = {
-                    **final_params.get("fit", {}),
-                    **final_params.get("fit_resample", {}),
-                }
-                n_before = _n_rows(Xt)
-                X_res, y_res = final.fit_resample(Xt, yt, **resample_params)
-                kept, derived = _compose(name, final, kept, derived, n_before, _n_rows(X_res))
-            else:
-                X_res, _ = _fit_transform_one(final, Xt, yt, final_params)
-                y_res = yt
+        with self._callback_root("fit_resample", X, y) as context:
+            Xt, yt, final_params, kept, derived = self._fit_steps(X, y, routed, params, context)
+            with self._final_task(context, Xt, yt):
+                X_res, y_res, kept, derived = self._fit_resample_final(
+                    Xt, yt, final_params, kept, derived
+                )
         if kept is None:
             kept = np.arange(n_input)
         self.sample_indices_ = None if kept is _UNALIGNED else kept
         self.sample_weight_ = derived.get("sample_weight")
         self.sample_groups_ = derived.get("groups")
         return X_res, y_res
+
+    def _fit_resample_final(self, Xt, yt, final_params, kept, derived):
+        """Resample (or transform) with the final step; the rows kept and what the
+        samplers set, updated."""
+        name, final = self.steps[-1]
+        if _is_passthrough(final):
+            return Xt, yt, kept, derived
+        if _resamples(final):
+            resample_params = {
+                **final_params.get("fit", {}),
+                **final_params.get("fit_resample", {}),
+            }
+            n_before = _n_rows(Xt)
+            X_res, y_res = final.fit_resample(Xt, yt, **resample_params)
+            kept, derived = _compose(name, final, kept, derived, n_before, _n_rows(X_res))
+            return X_res, y_res, kept, derived
+        X_res, _ = _fit_transform_one(final, Xt, yt, final_params)
+        return X_res, yt, kept, derived
 
     # --- inference: samplers are skipped ----------------------------------------------
     def _transform_input(self, X, routed=None):
