@@ -100,6 +100,7 @@ class _SubstitutingFinder(importlib.abc.MetaPathFinder):
 
 # --- pytest plugin hooks ------------------------------------------------------------------
 _outcomes = {}
+_skip_reasons = {}
 
 
 def pytest_configure(config):
@@ -113,14 +114,29 @@ def pytest_runtest_logreport(report):
         _outcomes[report.nodeid] = "failed"
     elif report.skipped and _outcomes.get(report.nodeid) != "failed":
         _outcomes[report.nodeid] = "skipped"
+        if isinstance(report.longrepr, tuple):  # (file, line, reason)
+            _skip_reasons[report.nodeid] = f"{report.longrepr[0]}: {report.longrepr[2]}"
     elif report.when == "call" and report.nodeid not in _outcomes:
         _outcomes[report.nodeid] = "passed"
 
 
 def pytest_sessionfinish(session, exitstatus):
     results_path = os.environ.get(RESULTS_ENV)
-    if results_path:
-        Path(results_path).write_text(json.dumps(_outcomes, indent=1, sort_keys=True))
+    if not results_path:
+        return
+    import midlogit.pipeline
+
+    # Whether each suite that was imported really holds midlogit's names.
+    substituted = {
+        module_name: all(
+            getattr(sys.modules[module_name], name, None) is getattr(midlogit.pipeline, name)
+            for name in SUBSTITUTED_NAMES
+        )
+        for module_name in SUBSTITUTED_MODULES
+        if module_name in sys.modules
+    }
+    results = {"outcomes": _outcomes, "skip_reasons": _skip_reasons, "substituted": substituted}
+    Path(results_path).write_text(json.dumps(results, indent=1, sort_keys=True))
 
 
 # --- running the suites -------------------------------------------------------------------
@@ -135,7 +151,7 @@ def test_name(nodeid):
 
 
 def run_suite(suite, results_path, *, selection=None, timeout=1200):
-    """Run one suite under pytest in a subprocess; return {test name: outcome}.
+    """Run one suite under pytest in a subprocess.
 
     Parameters
     ----------
@@ -150,8 +166,10 @@ def run_suite(suite, results_path, *, selection=None, timeout=1200):
 
     Returns
     -------
-    outcomes : dict of str to str
-        ``"passed"``, ``"failed"`` or ``"skipped"`` per test.
+    results : dict
+        ``"outcomes"``: ``"passed"``, ``"failed"`` or ``"skipped"`` by test name;
+        ``"skip_reasons"``: where and why each skipped test skipped; ``"substituted"``:
+        whether the suite's module held midlogit's ``Pipeline`` and ``make_pipeline``.
     """
     path = suite_path(suite)
     targets = [str(path)] if selection is None else [f"{path}::{name}" for name in selection]
@@ -189,8 +207,11 @@ def run_suite(suite, results_path, *, selection=None, timeout=1200):
             f"pytest wrote no results for the {suite} suite (exit {completed.returncode}):\n"
             f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
         )
-    outcomes = json.loads(Path(results_path).read_text())
-    return {test_name(nodeid): outcome for nodeid, outcome in outcomes.items()}
+    results = json.loads(Path(results_path).read_text())
+    for key in ("outcomes", "skip_reasons"):
+        results[key] = {test_name(nodeid): value for nodeid, value in results[key].items()}
+    results["substituted"] = results["substituted"].get(SUITES[suite], False)
+    return results
 
 
 def main(argv):
@@ -202,7 +223,7 @@ def main(argv):
     versions = {"sklearn": sklearn.__version__, "imblearn": imblearn.__version__}
     with tempfile.TemporaryDirectory() as folder:
         for suite in argv or list(SUITES):
-            outcomes = run_suite(suite, Path(folder) / f"{suite}.json")
+            outcomes = run_suite(suite, Path(folder) / f"{suite}.json")["outcomes"]
             failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
             skipped = sum(outcome == "skipped" for outcome in outcomes.values())
             print(
