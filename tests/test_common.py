@@ -82,6 +82,27 @@ EXPECTED_FAILURES = {
 }
 
 
+def _extra_instances():
+    """Configurations checked besides each class's default one."""
+    from sklearn.preprocessing import StandardScaler
+
+    from midlogit.pipeline import Pipeline
+    from midlogit.retraining import LastLayerRetrainer
+    from midlogit.selection import LogitBandSelector
+
+    return [
+        # A first step that accepts NaN must not make the pipeline claim it does (the
+        # claim made check_estimators_pickle feed it NaN).
+        Pipeline(
+            [
+                ("scale", StandardScaler()),
+                ("band", LogitBandSelector(band_width=0.8, cv=3, random_state=0)),
+                ("head", LastLayerRetrainer(random_state=0)),
+            ]
+        ),
+    ]
+
+
 def build_instances():
     factories = _factories()
     instances = []
@@ -90,7 +111,7 @@ def build_instances():
         if "random_state" in instance.get_params():
             instance.set_params(random_state=0)
         instances.append(instance)
-    return instances
+    return instances + _extra_instances()
 
 
 def _expected_failed_checks(estimator):
