@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
-from .base import SamplerMixin, balanced_indices, is_number, validate_xy
+from .base import SamplerMixin, balanced_indices, is_number, shown_label, validate_xy
 from .selection import check_cv, class_logits, estimator_input
 
 __all__ = [
@@ -65,6 +65,11 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
         _check_sampling(self.sampling)
         X, y = validate_xy(self, X, y)
         check_classification_targets(y)
+        if np.unique(y).size < 2:
+            raise ValueError(
+                "ClassBalancedSampler needs at least two classes in y to balance; got "
+                f"only class {shown_label(y[0])}."
+            )
         self.sample_indices_ = balanced_indices(
             y, mode=self.sampling, random_state=self.random_state
         )
@@ -261,7 +266,11 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
 
     This is the data side of DFR (Kirichenko et al., ICLR 2023). In a
     :class:`~midlogit.pipeline.Pipeline` pass the labels as
-    ``groupbalancedsampler__groups=groups``.
+    ``groupbalancedsampler__groups=groups``. With metadata routing enabled the sampler
+    requests ``groups`` by default (as scikit-learn's group splitters do), so
+    ``pipe.fit(X, y, groups=groups)`` reaches it in midlogit's and in
+    imbalanced-learn's ``Pipeline``; the latter passes samplers no ``step__param``
+    without routing.
 
     Parameters
     ----------
@@ -309,19 +318,42 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
         self._fit(X, y, groups=groups)
         return self
 
+    def get_metadata_routing(self):
+        """The metadata this sampler requests: ``groups``, unless set otherwise.
+
+        ``groups`` is requested for ``fit`` and, where the routing knows that method
+        (once imbalanced-learn is imported), for ``fit_resample``.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRequest
+        """
+        routing = super().get_metadata_routing()
+        for method in ("fit", "fit_resample"):
+            request = getattr(routing, method, None)
+            if request is not None and request.requests.get("groups") is None:
+                request.add_request(param="groups", alias=True)
+        return routing
+
     def _fit(self, X, y, groups=None):
         _check_sampling(self.sampling)
         X, y = validate_xy(self, X, y)
+        check_classification_targets(y)
         if groups is None:
             raise ValueError(
-                "GroupBalancedSampler needs groups=...: one group label per row. In a "
-                "Pipeline pass groupbalancedsampler__groups=groups to fit."
+                "GroupBalancedSampler needs groups: one group label per row. In "
+                "midlogit's Pipeline pass groupbalancedsampler__groups=groups to fit; in "
+                "imbalanced-learn's Pipeline, which passes samplers no step parameters, "
+                "enable metadata routing (sklearn.set_config(enable_metadata_routing="
+                "True)) and pass groups=groups to fit."
             )
         groups = np.asarray(groups)
+        if groups.ndim == 2 and groups.shape[1] == 1:  # a column, as y may be
+            groups = groups.ravel()
         if groups.shape != y.shape:
             raise ValueError(
-                f"groups has {groups.size} entries but X has {y.size} rows; pass one "
-                "group label per row."
+                f"groups must hold one label per row of X, shape ({y.size},); got shape "
+                f"{groups.shape}."
             )
         self.sample_indices_ = balanced_indices(
             groups, mode=self.sampling, random_state=self.random_state
