@@ -105,7 +105,7 @@ class SamplerMixin:
     ...         X, y = validate_xy(self, X, y)
     ...         self.sample_indices_ = np.arange(0, len(y), 2)
     ...         return X, y
-    >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1].tolist()
+    >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1]
     [0, 0]
     """
 

@@ -53,7 +53,7 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
     --------
     >>> from midlogit.baselines import ClassBalancedSampler
     >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 0, 1]
-    >>> ClassBalancedSampler(random_state=0).fit_resample(X, y)[1].tolist()
+    >>> ClassBalancedSampler(random_state=0).fit_resample(X, y)[1]
     [0, 1]
     """
 
@@ -291,7 +291,7 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
     >>> from midlogit.baselines import GroupBalancedSampler
     >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
     >>> sampler = GroupBalancedSampler(random_state=0)
-    >>> sampler.fit_resample(X, y, groups=[0, 1, 2, 2])[1].tolist()
+    >>> sampler.fit_resample(X, y, groups=[0, 1, 2, 2])[1]
     [0, 0, 1]
     """
 
@@ -341,7 +341,7 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
         check_classification_targets(y)
         if groups is None:
             raise ValueError(
-                "GroupBalancedSampler needs groups: one group label per row. In "
+                "GroupBalancedSampler needs groups=...: one group label per row. In "
                 "midlogit's Pipeline pass groupbalancedsampler__groups=groups to fit; in "
                 "imbalanced-learn's Pipeline, which passes samplers no step parameters, "
                 "enable metadata routing (sklearn.set_config(enable_metadata_routing="
@@ -350,10 +350,14 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
         groups = np.asarray(groups)
         if groups.ndim == 2 and groups.shape[1] == 1:  # a column, as y may be
             groups = groups.ravel()
+        if groups.ndim != 1:
+            raise ValueError(
+                f"groups must be 1-D, one group label per row; got shape {groups.shape}."
+            )
         if groups.shape != y.shape:
             raise ValueError(
-                f"groups must hold one label per row of X, shape ({y.size},); got shape "
-                f"{groups.shape}."
+                f"groups has {groups.size} entries but X has {y.size} rows; pass one "
+                "group label per row."
             )
         self.sample_indices_ = balanced_indices(
             groups, mode=self.sampling, random_state=self.random_state

@@ -279,7 +279,7 @@ def _align(params, n_input, kept, unaligned_names=()):
         per_row = (
             key not in unaligned_names
             and hasattr(value, "__len__")
-            and not isinstance(value, str | bytes | dict | tuple)
+            and not isinstance(value, str | bytes | dict)
             and len(value) == n_input
         )
         if per_row and kept is _UNALIGNED:
@@ -593,6 +593,17 @@ class Pipeline(CallbackSupportMixin, BaseEstimator):
                     return False
                 return True
         return True
+
+    def _check_fitted(self):
+        """Raise NotFittedError, naming the step that is not fitted, unless fitted."""
+        if self.__sklearn_is_fitted__():
+            return
+        last = next(step for _, step in reversed(list(self.steps)) if not _is_passthrough(step))
+        raise NotFittedError(
+            f"This {type(self).__name__} instance is not fitted yet: its last step, a "
+            f"{type(last).__name__} instance is not fitted. Call 'fit' with appropriate "
+            "arguments before using this estimator."
+        )
 
     def _first_step_attribute(self, attribute):
         try:
@@ -1028,7 +1039,7 @@ class Pipeline(CallbackSupportMixin, BaseEstimator):
         Without routing, ``params`` go to the final step's method, as in scikit-learn
         (unless ``params_need_routing``: then they are refused).
         """
-        check_is_fitted(self)
+        self._check_fitted()
         name, final = self.steps[-1]
         if not _routing_enabled():
             if params_need_routing:
@@ -1141,7 +1152,7 @@ class Pipeline(CallbackSupportMixin, BaseEstimator):
         -------
         score : float
         """
-        check_is_fitted(self)
+        self._check_fitted()
         name, final = self.steps[-1]
         if not _routing_enabled():
             _refuse_params_without_routing(params, "score")
@@ -1166,7 +1177,7 @@ class Pipeline(CallbackSupportMixin, BaseEstimator):
         -------
         Xt : ndarray
         """
-        check_is_fitted(self)
+        self._check_fitted()
         _refuse_params_without_routing(params, "transform")
         return self._transform_skipping_samplers(X, **params)
 
@@ -1185,7 +1196,7 @@ class Pipeline(CallbackSupportMixin, BaseEstimator):
         -------
         X_original : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         _refuse_params_without_routing(params, "inverse_transform")
         routed = process_routing(self, "inverse_transform", **params) if params else None
         for _, name, step in reversed(list(self._iter())):

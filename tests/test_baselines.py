@@ -258,8 +258,10 @@ def test_group_balanced_sampler_takes_a_column_of_groups_and_names_a_wrong_shape
     column = GroupBalancedSampler(random_state=0).fit_resample(X, y, groups=groups[:, None])
     flat = GroupBalancedSampler(random_state=0).fit_resample(X, y, groups=groups)
     np.testing.assert_array_equal(column[0], flat[0])
-    with pytest.raises(ValueError, match=r"one label per row of X, shape \(100,\); got shape"):
+    with pytest.raises(ValueError, match="groups has 99 entries but X has 100 rows"):
         GroupBalancedSampler().fit_resample(X, y, groups=groups[:-1])
+    with pytest.raises(ValueError, match=r"groups must be 1-D.*got shape \(100, 2\)"):
+        GroupBalancedSampler().fit_resample(X, y, groups=np.c_[groups, groups])
 
 
 def test_class_balanced_sampler_refuses_a_single_class(imbalanced):

@@ -212,7 +212,7 @@ def test_every_sampler_gets_imbalanced_learn_checks():
     assert set(IMBLEARN_NOT_APPLICABLE) == checked
 
 
-@pytest.mark.parametrize("estimator, check", _imblearn_checks())
+@pytest.mark.parametrize("estimator, check", list(_imblearn_checks()))
 def test_imbalanced_learn_sampler_check(estimator, check):
     reason = IMBLEARN_NOT_APPLICABLE[type(estimator).__name__].get(check.func.__name__)
     if reason is None:
