@@ -196,8 +196,9 @@ def run_suite(suite, results_path, *, selection=None, timeout=1200):
         "--no-header",
         "-o",
         "addopts=",
+        # The folder holding the package, so that its own conftest.py files load.
         "--rootdir",
-        str(path.parent),
+        str(path.parents[2]),
     ]
     completed = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=timeout, check=False
