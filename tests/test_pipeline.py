@@ -724,3 +724,31 @@ def test_parameters_are_validated_with_scikit_learn_messages(data):
         midlogit_pipeline(memory=3).fit(X, y)
     with pytest.raises(ValueError, match="only be set if metadata routing is enabled"):
         midlogit_pipeline(transform_input=["X_val"]).fit(X, y)
+
+
+def test_fits_without_scikit_learns_callbacks_module():
+    """scikit-learn before 1.9 has no sklearn.callback; the pipeline still fits."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, sys\n"
+        "import numpy as np\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "import midlogit.pipeline\n"
+        "from midlogit.selection import LogitBandSelector\n"
+        "from midlogit.retraining import LastLayerRetrainer\n"
+        "sys.modules['sklearn.callback'] = None  # as if it did not exist\n"
+        "make_pipeline = importlib.reload(midlogit.pipeline).make_pipeline\n"
+        "rng = np.random.RandomState(0)\n"
+        "X, y = rng.randn(60, 3), np.repeat([0, 1], 30)\n"
+        "pipe = make_pipeline(StandardScaler(), LogitBandSelector(band_width=0.8, cv=3),\n"
+        "                     LastLayerRetrainer(), verbose=True).fit(X, y)\n"
+        "assert not hasattr(pipe, 'set_callbacks')\n"
+        "print(pipe.predict(X).shape)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "(60,)"
