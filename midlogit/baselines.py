@@ -322,17 +322,19 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
         """The metadata this sampler requests: ``groups``, unless set otherwise.
 
         ``groups`` is requested for ``fit`` and, where the routing knows that method
-        (once imbalanced-learn is imported), for ``fit_resample``.
+        (once imbalanced-learn is imported), for ``fit_resample``; a request set with
+        ``set_fit_request(groups=...)`` holds for both.
 
         Returns
         -------
         routing : sklearn.utils.metadata_routing.MetadataRequest
         """
         routing = super().get_metadata_routing()
+        chosen = routing.fit.requests.get("groups")
         for method in ("fit", "fit_resample"):
             request = getattr(routing, method, None)
             if request is not None and request.requests.get("groups") is None:
-                request.add_request(param="groups", alias=True)
+                request.add_request(param="groups", alias=True if chosen is None else chosen)
         return routing
 
     def _fit(self, X, y, groups=None):

@@ -301,4 +301,5 @@ def test_group_balanced_sampler_in_imbalanced_learns_pipeline(imbalanced):
         assert counts.min() == counts.max() == np.bincount(groups).min()
         # An explicit request wins over the default.
         refusing = GroupBalancedSampler().set_fit_request(groups=False)
-        assert refusing.get_metadata_routing().fit.requests["groups"] is False
+        routing = refusing.get_metadata_routing()
+        assert routing.fit.requests["groups"] is routing.fit_resample.requests["groups"] is False
