@@ -8,12 +8,13 @@ This is imbalanced-learn's protocol, written without its private scikit-learn im
 """
 
 import numbers
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy import sparse
 from scipy.special import expit, softmax
 from sklearn.base import OneToOneFeatureMixin
-from sklearn.utils import check_random_state
+from sklearn.utils import InputTags, Tags, check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -24,6 +25,69 @@ __all__ = [
     "check_sample_weight",
     "is_number",
 ]
+
+
+@dataclass(slots=True)
+class SamplerTags:
+    """imbalanced-learn's tags for a sampler.
+
+    Parameters
+    ----------
+    sample_indices : bool, default=True
+        Whether ``fit_resample`` sets ``sample_indices_``.
+    """
+
+    sample_indices: bool = True
+
+
+@dataclass(slots=True)
+class SamplerInputTags(InputTags):
+    """scikit-learn's input tags with imbalanced-learn's ``dataframe``.
+
+    Parameters
+    ----------
+    dataframe : bool, default=True
+        Whether a DataFrame given to ``fit_resample`` comes back as one.
+    **input_tags : bool
+        scikit-learn's input tags.
+    """
+
+    dataframe: bool = True
+
+
+@dataclass(slots=True)
+class SamplerEstimatorTags(Tags):
+    """scikit-learn's tags with imbalanced-learn's ``sampler_tags``, so that tools
+    written for imbalanced-learn's samplers (its estimator checks) read them.
+
+    Parameters
+    ----------
+    sampler_tags : SamplerTags
+        What the sampler records.
+    **tags : object
+        scikit-learn's tags.
+    """
+
+    sampler_tags: SamplerTags = field(default_factory=SamplerTags)
+
+
+def _as_sampler_tags(tags):
+    """``tags`` (scikit-learn's) with the sampler fields imbalanced-learn reads added."""
+    values = {tag.name: getattr(tags, tag.name) for tag in fields(tags)}
+    inputs = values["input_tags"]
+    values["input_tags"] = SamplerInputTags(
+        **{tag.name: getattr(inputs, tag.name) for tag in fields(inputs)}
+    )
+    return SamplerEstimatorTags(**values)
+
+
+def _like(given, validated, rows):
+    """The ``rows`` of ``validated``, in the container ``given`` came in."""
+    if hasattr(given, "iloc"):
+        return given.iloc[rows]
+    if isinstance(given, list):
+        return validated[rows].tolist()
+    return validated[rows]
 
 
 class SamplerMixin:
@@ -43,7 +107,7 @@ class SamplerMixin:
     ...         X, y = validate_xy(self, X, y)
     ...         self.sample_indices_ = np.arange(0, len(y), 2)
     ...         return X, y
-    >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1].tolist()
+    >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1]
     [0, 0]
     """
 
@@ -80,18 +144,17 @@ class SamplerMixin:
 
         Returns
         -------
-        X_res : ndarray or DataFrame of shape (n_kept, n_features)
-            The kept rows, in the order of ``sample_indices_`` (a DataFrame when ``X``
-            is one).
-        y_res : ndarray or Series of shape (n_kept,)
-            Their labels (a Series when ``y`` is one).
+        X_res : ndarray, DataFrame or list of shape (n_kept, n_features)
+            The kept rows, in the order of ``sample_indices_`` (a DataFrame or a list
+            when ``X`` is one).
+        y_res : ndarray, Series or list of shape (n_kept,)
+            Their labels (a Series or a list when ``y`` is one).
         """
         X_valid, y_valid = self._fit(X, y, **params)
         rows = self.sample_indices_
-        # A DataFrame or Series comes back as one, with its columns, dtypes and index.
-        X_res = X.iloc[rows] if hasattr(X, "iloc") else X_valid[rows]
-        y_res = y.iloc[rows] if hasattr(y, "iloc") else y_valid[rows]
-        return X_res, y_res
+        # A DataFrame or Series comes back as one, with its columns, dtypes and index;
+        # a list as a list, as imbalanced-learn's samplers do.
+        return _like(X, X_valid, rows), _like(y, y_valid, rows)
 
     def get_feature_names_out(self, input_features=None):
         """The input feature names: a sampler keeps every column.
@@ -109,7 +172,7 @@ class SamplerMixin:
         return OneToOneFeatureMixin.get_feature_names_out(self, input_features)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        tags = _as_sampler_tags(super().__sklearn_tags__())
         tags.target_tags.required = True
         return tags
 

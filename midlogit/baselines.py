@@ -17,6 +17,7 @@ from .base import (
     check_class_labels,
     check_label_types,
     is_number,
+    shown_label,
     validate_xy,
 )
 from .selection import check_cv, class_logits, estimator_input
@@ -59,7 +60,7 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
     --------
     >>> from midlogit.baselines import ClassBalancedSampler
     >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 0, 1]
-    >>> ClassBalancedSampler(random_state=0).fit_resample(X, y)[1].tolist()
+    >>> ClassBalancedSampler(random_state=0).fit_resample(X, y)[1]
     [0, 1]
     """
 
@@ -71,6 +72,11 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
         _check_sampling(self.sampling)
         X, y = validate_xy(self, X, y)
         check_class_labels(y)
+        if np.unique(y).size < 2:
+            raise ValueError(
+                "ClassBalancedSampler needs at least two classes in y to balance; got "
+                f"only class {shown_label(y[0])}."
+            )
         self.sample_indices_ = balanced_indices(
             y, mode=self.sampling, random_state=self.random_state
         )
@@ -267,7 +273,11 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
 
     This is the data side of DFR (Kirichenko et al., ICLR 2023). In a
     :class:`~midlogit.pipeline.Pipeline` pass the labels as
-    ``groupbalancedsampler__groups=groups``.
+    ``groupbalancedsampler__groups=groups``. With metadata routing enabled the sampler
+    requests ``groups`` by default (as scikit-learn's group splitters do), so
+    ``pipe.fit(X, y, groups=groups)`` reaches it in midlogit's and in
+    imbalanced-learn's ``Pipeline``; the latter passes samplers no ``step__param``
+    without routing.
 
     Parameters
     ----------
@@ -288,7 +298,7 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
     >>> from midlogit.baselines import GroupBalancedSampler
     >>> X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
     >>> sampler = GroupBalancedSampler(random_state=0)
-    >>> sampler.fit_resample(X, y, groups=[0, 1, 2, 2])[1].tolist()
+    >>> sampler.fit_resample(X, y, groups=[0, 1, 2, 2])[1]
     [0, 0, 1]
     """
 
@@ -315,15 +325,44 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
         self._fit(X, y, groups=groups)
         return self
 
+    def get_metadata_routing(self):
+        """The metadata this sampler requests: ``groups``, unless set otherwise.
+
+        ``groups`` is requested for ``fit`` and, where the routing knows that method
+        (once imbalanced-learn is imported), for ``fit_resample``; a request set with
+        ``set_fit_request(groups=...)`` holds for both.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRequest
+        """
+        routing = super().get_metadata_routing()
+        chosen = routing.fit.requests.get("groups")
+        for method in ("fit", "fit_resample"):
+            request = getattr(routing, method, None)
+            if request is not None and request.requests.get("groups") is None:
+                request.add_request(param="groups", alias=True if chosen is None else chosen)
+        return routing
+
     def _fit(self, X, y, groups=None):
         _check_sampling(self.sampling)
         X, y = validate_xy(self, X, y)
+        check_class_labels(y)
         if groups is None:
             raise ValueError(
-                "GroupBalancedSampler needs groups=...: one group label per row. In a "
-                "Pipeline pass groupbalancedsampler__groups=groups to fit."
+                "GroupBalancedSampler needs groups=...: one group label per row. In "
+                "midlogit's Pipeline pass groupbalancedsampler__groups=groups to fit; in "
+                "imbalanced-learn's Pipeline, which passes samplers no step parameters, "
+                "enable metadata routing (sklearn.set_config(enable_metadata_routing="
+                "True)) and pass groups=groups to fit."
             )
         groups = np.asarray(groups)
+        if groups.ndim == 2 and groups.shape[1] == 1:  # a column, as y may be
+            groups = groups.ravel()
+        if groups.ndim != 1:
+            raise ValueError(
+                f"groups must be 1-D, one group label per row; got shape {groups.shape}."
+            )
         if groups.shape != y.shape:
             raise ValueError(
                 f"groups has {groups.size} entries but X has {y.size} rows; pass one "

@@ -241,3 +241,65 @@ def test_error_set_does_not_depend_on_the_order_of_the_estimators_classes(
     if selection == "errors":
         np.testing.assert_array_equal(expected, np.flatnonzero(sorted_head.predict(X) != y))
     np.testing.assert_array_equal(error_set(reversed_head), expected)
+
+
+# --- imbalanced-learn's sampler protocol ---------------------------------------------------
+
+
+def test_group_balanced_sampler_refuses_continuous_y(imbalanced):
+    X, _, groups = imbalanced
+    y = np.linspace(0, 1, X.shape[0])
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        GroupBalancedSampler().fit_resample(X, y, groups=groups)
+
+
+def test_group_balanced_sampler_takes_a_column_of_groups_and_names_a_wrong_shape(imbalanced):
+    X, y, groups = imbalanced
+    column = GroupBalancedSampler(random_state=0).fit_resample(X, y, groups=groups[:, None])
+    flat = GroupBalancedSampler(random_state=0).fit_resample(X, y, groups=groups)
+    np.testing.assert_array_equal(column[0], flat[0])
+    with pytest.raises(ValueError, match="groups has 99 entries but X has 100 rows"):
+        GroupBalancedSampler().fit_resample(X, y, groups=groups[:-1])
+    with pytest.raises(ValueError, match=r"groups must be 1-D.*got shape \(100, 2\)"):
+        GroupBalancedSampler().fit_resample(X, y, groups=np.c_[groups, groups])
+
+
+def test_class_balanced_sampler_refuses_a_single_class(imbalanced):
+    X, y, _ = imbalanced
+    with pytest.raises(ValueError, match="at least two classes"):
+        ClassBalancedSampler().fit_resample(X, np.zeros_like(y))
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [ClassBalancedSampler(random_state=0), RandomSubsetSampler(random_state=0)],
+    ids=type,
+)
+def test_samplers_return_lists_when_given_lists(imbalanced, sampler):
+    X, y, _ = imbalanced
+    X_res, y_res = sampler.fit_resample(X.tolist(), y.tolist())
+    assert isinstance(X_res, list) and isinstance(y_res, list)
+    rows = sampler.sample_indices_
+    assert X_res == X[rows].tolist() and y_res == y[rows].tolist()
+
+
+def test_group_balanced_sampler_in_imbalanced_learns_pipeline(imbalanced):
+    import imblearn.pipeline
+    import sklearn
+
+    X, y, groups = imbalanced
+    pipe = imblearn.pipeline.make_pipeline(
+        GroupBalancedSampler(random_state=0), LogisticRegression()
+    )
+    # Without routing imbalanced-learn passes a sampler no fit parameter: say what to do.
+    with pytest.raises(ValueError, match=r"imbalanced-learn's Pipeline.*enable metadata"):
+        pipe.fit(X, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe.fit(X, y, groups=groups)  # the sampler requests groups by default
+        kept = pipe[0].sample_indices_
+        counts = np.bincount(groups[kept])
+        assert counts.min() == counts.max() == np.bincount(groups).min()
+        # An explicit request wins over the default.
+        refusing = GroupBalancedSampler().set_fit_request(groups=False)
+        routing = refusing.get_metadata_routing()
+        assert routing.fit.requests["groups"] is routing.fit_resample.requests["groups"] is False

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -82,6 +83,27 @@ EXPECTED_FAILURES = {
 }
 
 
+def _extra_instances():
+    """Configurations checked besides each class's default one."""
+    from sklearn.preprocessing import StandardScaler
+
+    from midlogit.pipeline import Pipeline
+    from midlogit.retraining import LastLayerRetrainer
+    from midlogit.selection import LogitBandSelector
+
+    return [
+        # A first step that accepts NaN must not make the pipeline claim it does (the
+        # claim made check_estimators_pickle feed it NaN).
+        Pipeline(
+            [
+                ("scale", StandardScaler()),
+                ("band", LogitBandSelector(band_width=0.8, cv=3, random_state=0)),
+                ("head", LastLayerRetrainer(random_state=0)),
+            ]
+        ),
+    ]
+
+
 def build_instances():
     factories = _factories()
     instances = []
@@ -90,7 +112,7 @@ def build_instances():
         if "random_state" in instance.get_params():
             instance.set_params(random_state=0)
         instances.append(instance)
-    return instances
+    return instances + _extra_instances()
 
 
 def _expected_failed_checks(estimator):
@@ -110,3 +132,91 @@ def test_discovery_finds_the_core_estimators():
 @parametrize_with_checks(build_instances(), expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# --- imbalanced-learn's sampler checks ---------------------------------------------------
+
+# imbalanced-learn's checks that do not apply to midlogit's samplers, with the reason. A
+# listed check must fail (the test below says so when one starts to pass).
+_NO_SAMPLING_STRATEGY = (
+    "checks for imbalanced-learn's sampling_strategy_ attribute; midlogit's samplers set "
+    "their targets through their own parameters (sampling, band, clusters), not through "
+    "sampling_strategy."
+)
+_DENSE_ONLY = (
+    "feeds a DataFrame of sparse columns; midlogit's samplers work on dense embeddings "
+    "and refuse sparse input with a TypeError that says to call .toarray()."
+)
+_ONE_D_LABELS = (
+    "feeds one-hot (n_samples, n_classes) labels; midlogit's samplers take 1-D class "
+    "labels, as scikit-learn's classifiers do, and refuse 2-D ones with a ValueError."
+)
+_NOT_CLASS_BALANCING = (
+    "expects a refusal of a single class; this sampler does not balance classes (it "
+    "keeps a random subset, or balances clusters or groups within the classes), so one "
+    "class is valid input."
+)
+_CLUSTER_PREDICT = (
+    "treats every estimator with predict as a classifier; EmbeddingClusterer.predict "
+    "returns cluster ids (it is a clusterer), so classifier checks do not apply."
+)
+_COMMON_SAMPLER_EXCEPTIONS = {
+    "check_samplers_fit": _NO_SAMPLING_STRATEGY,
+    "check_samplers_pandas_sparse": _DENSE_ONLY,
+    "check_samplers_multiclass_ova": _ONE_D_LABELS,
+}
+IMBLEARN_NOT_APPLICABLE = {
+    "ClassBalancedSampler": _COMMON_SAMPLER_EXCEPTIONS,
+    "LogitBandSelector": _COMMON_SAMPLER_EXCEPTIONS,
+    "ErrorSetSelector": _COMMON_SAMPLER_EXCEPTIONS,
+    "RandomSubsetSampler": {
+        **_COMMON_SAMPLER_EXCEPTIONS,
+        "check_samplers_one_label": _NOT_CLASS_BALANCING,
+    },
+    "GroupsFromLabels": {
+        **_COMMON_SAMPLER_EXCEPTIONS,
+        "check_samplers_one_label": _NOT_CLASS_BALANCING,
+    },
+    "EmbeddingClusterer": {
+        **_COMMON_SAMPLER_EXCEPTIONS,
+        "check_samplers_one_label": _NOT_CLASS_BALANCING,
+        "check_classifier_on_multilabel_or_multioutput_targets": _CLUSTER_PREDICT,
+        "check_classifiers_with_encoded_labels": _CLUSTER_PREDICT,
+    },
+}
+
+
+def _sampler_instances():
+    """Every midlogit sampler (GroupBalancedSampler fed groups = y), as configured above."""
+    return [
+        instance
+        for instance in build_instances()
+        if hasattr(instance, "fit_resample") and not hasattr(instance, "steps")
+    ]
+
+
+def _imblearn_checks():
+    from imblearn.utils.estimator_checks import estimator_checks_generator
+
+    for sampler in _sampler_instances():
+        for estimator, check in estimator_checks_generator(sampler, mark=None):
+            name = f"{type(estimator).__name__}-{check.func.__name__}"
+            yield pytest.param(estimator, check, id=name)
+
+
+def test_every_sampler_gets_imbalanced_learn_checks():
+    checked = {type(sampler).__name__ for sampler in _sampler_instances()}
+    samplers = {name for name, cls in discover_estimators() if hasattr(cls, "fit_resample")}
+    assert samplers - {"Pipeline", "GroupBalancedSampler"} <= checked
+    assert "GroupsFromLabels" in checked
+    assert set(IMBLEARN_NOT_APPLICABLE) == checked
+
+
+@pytest.mark.parametrize("estimator, check", list(_imblearn_checks()))
+def test_imbalanced_learn_sampler_check(estimator, check):
+    reason = IMBLEARN_NOT_APPLICABLE[type(estimator).__name__].get(check.func.__name__)
+    if reason is None:
+        check(estimator)
+    else:
+        with pytest.raises((AssertionError, ValueError, TypeError, AttributeError)):
+            check(estimator)

@@ -1,6 +1,7 @@
 """Pipeline semantics: samplers at fit only, aligned fit parameters, sklearn integration."""
 
 import pickle
+import re
 import warnings
 
 import imblearn.pipeline
@@ -304,7 +305,11 @@ def test_verbose_reports_every_step(data, capsys):
     for position, name in enumerate(
         ["logitbandselector", "embeddingclusterer", "lastlayerretrainer"], start=1
     ):
-        assert lines[position - 1].startswith(f"[Pipeline] ({position} of 3) {name} fitted in")
+        # scikit-learn's format: dots pad the line to 70 characters.
+        assert re.fullmatch(
+            rf"\[Pipeline\] \.* ?\(step {position} of 3\) Processing {name}, total= *\d+\.\ds",
+            lines[position - 1],
+        )
 
 
 def test_quiet_by_default(data, capsys):
@@ -633,3 +638,117 @@ def test_a_head_fitted_on_a_dataframe_scores_the_dataframe_without_a_warning(dat
     np.testing.assert_array_equal(selector.sample_indices_, reference.fit(X, y).sample_indices_)
     with pytest.raises(ValueError, match="same order"):
         make(estimator=FrozenEstimator(head)).fit(frame[frame.columns[::-1]], labels)
+
+
+# --- parity with scikit-learn's Pipeline -------------------------------------------------
+
+
+class FitThenTransform(BaseEstimator):
+    """A transformer with fit and transform but no fit_transform (no TransformerMixin)."""
+
+    def fit(self, X, y=None):
+        self.offset_ = np.asarray(X).min(axis=0)
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) - self.offset_
+
+
+def test_a_step_without_fit_transform_is_fitted_then_transforms(data):
+    X, y, _ = data
+    assert not hasattr(FitThenTransform(), "fit_transform")
+    pipe = make_pipeline(FitThenTransform(), LogitBandSelector(cv=3, random_state=0), Recorder())
+    pipe.fit(X, y)
+    kept = pipe[1].sample_indices_
+    np.testing.assert_allclose(pipe[-1].X_, (X - X.min(axis=0))[kept])
+    np.testing.assert_allclose(make_pipeline(FitThenTransform()).fit_transform(X), X - X.min(0))
+
+
+def test_tags_are_derived_as_scikit_learn_derives_them():
+    from sklearn.utils import get_tags
+
+    pipe = make_pipeline(StandardScaler(), LogitBandSelector(), LastLayerRetrainer())
+    assert get_tags(StandardScaler()).input_tags.allow_nan
+    tags = get_tags(pipe)
+    # The first step accepting NaN does not make the pipeline accept it.
+    assert not tags.input_tags.allow_nan
+    assert tags.estimator_type == "classifier"
+    assert tags.target_tags.required  # the sampler needs y
+    assert get_tags(Pipeline([])) == get_tags(BaseEstimator())
+
+
+def test_html_repr_draws_the_chain_of_steps():
+    from sklearn.utils import estimator_html_repr
+
+    pipe = make_pipeline(StandardScaler(), "passthrough", LogitBandSelector(), Recorder())
+    html = estimator_html_repr(pipe)
+    chain = html[html.index('<div class="sk-serial">') :]
+    # One box per step, in order, inside the pipeline's serial block (without the
+    # chain, scikit-learn draws the pipeline as a single box holding no steps).
+    labels = re.findall(r"<label[^>]*><div><div>(\w+)</div>", chain)
+    assert labels == ["StandardScaler", "passthrough", "LogitBandSelector", "Recorder"]
+    assert 'class="sk-serial"' in pipe._repr_html_()  # what a notebook displays
+
+
+@pytest.mark.parametrize("method", ["predict", "decision_function", "score", "transform"])
+def test_an_unfitted_pipeline_raises_not_fitted(data, method):
+    from sklearn.exceptions import NotFittedError
+
+    X, y, _ = data
+    final = "passthrough" if method == "transform" else LastLayerRetrainer()
+    pipe = make_pipeline(StandardScaler(), LogitBandSelector(), final)
+    with pytest.raises(NotFittedError):
+        getattr(pipe, method)(*((X, y) if method == "score" else (X,)))
+
+
+def test_memory_caches_samplers_too(data, tmp_path):
+    X, y, _ = data
+    pipe = Pipeline(
+        [("band", TakeRows([3, 1, 2])), ("head", Recorder())],
+        memory=str(tmp_path),
+    )
+    pipe.fit(X, y)
+    first_fit = pipe["band"]
+    pipe.fit(X, y)
+    # The second fit loads the sampler from the cache: another object, same rows.
+    assert pipe["band"] is not first_fit
+    np.testing.assert_array_equal(pipe["band"].sample_indices_, [3, 1, 2])
+    np.testing.assert_array_equal(pipe[-1].y_, y[[3, 1, 2]])
+
+
+def test_parameters_are_validated_with_scikit_learn_messages(data):
+    X, y, _ = data
+    with pytest.raises(ValueError, match="The 'verbose' parameter of Pipeline must be"):
+        midlogit_pipeline(verbose="yes").fit(X, y)
+    with pytest.raises(TypeError, match="The 'memory' parameter of Pipeline must be"):
+        midlogit_pipeline(memory=3).fit(X, y)
+    with pytest.raises(ValueError, match="only be set if metadata routing is enabled"):
+        midlogit_pipeline(transform_input=["X_val"]).fit(X, y)
+
+
+def test_fits_without_scikit_learns_callbacks_module():
+    """scikit-learn before 1.9 has no sklearn.callback; the pipeline still fits."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, sys\n"
+        "import numpy as np\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "import midlogit.pipeline\n"
+        "from midlogit.selection import LogitBandSelector\n"
+        "from midlogit.retraining import LastLayerRetrainer\n"
+        "sys.modules['sklearn.callback'] = None  # as if it did not exist\n"
+        "make_pipeline = importlib.reload(midlogit.pipeline).make_pipeline\n"
+        "rng = np.random.RandomState(0)\n"
+        "X, y = rng.randn(60, 3), np.repeat([0, 1], 30)\n"
+        "pipe = make_pipeline(StandardScaler(), LogitBandSelector(band_width=0.8, cv=3),\n"
+        "                     LastLayerRetrainer(), verbose=True).fit(X, y)\n"
+        "assert not hasattr(pipe, 'set_callbacks')\n"
+        "print(pipe.predict(X).shape)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "(60,)"
