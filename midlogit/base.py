@@ -93,23 +93,32 @@ def _like(given, validated, rows):
 class SamplerMixin:
     """Mixin for estimators that select or resample rows during ``fit``.
 
-    Subclasses implement ``_fit(X, y, **params)``, which validates the data, sets
-    ``sample_indices_`` (indices into the rows of ``X``) and returns the validated
-    ``(X, y)``. ``fit`` and ``fit_resample`` are built on it.
+    ``fit`` and ``fit_resample`` validate ``X`` and ``y`` once (:func:`validate_xy`:
+    dense, finite, at least two rows, class labels) and hand them to the sampler's
+    ``_resample(X, y, X_given, **params)``, which returns the indices of the rows to
+    return (repeated where it oversamples); the mixin stores them as
+    ``sample_indices_``. ``X_given`` is ``X`` as passed (a DataFrame keeps the column
+    names a fitted estimator checks); ``params`` is sample-aligned metadata such as
+    ``groups``. A sampler that weights or labels rows sets ``sample_weight_`` or
+    ``sample_groups_`` in ``_resample``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.base import BaseEstimator
-    >>> from midlogit.base import SamplerMixin, validate_xy
+    >>> from midlogit.base import SamplerMixin
     >>> class EveryOtherRow(SamplerMixin, BaseEstimator):
-    ...     def _fit(self, X, y):
-    ...         X, y = validate_xy(self, X, y)
-    ...         self.sample_indices_ = np.arange(0, len(y), 2)
-    ...         return X, y
+    ...     def _resample(self, X, y, X_given):
+    ...         return np.arange(0, len(y), 2)
     >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1]
     [0, 0]
     """
+
+    def _fit(self, X, y, **params):
+        """Validate, set ``sample_indices_`` from ``_resample``; the validated data."""
+        X_valid, y_valid = validate_xy(self, X, y)
+        self.sample_indices_ = self._resample(X_valid, y_valid, X, **params)
+        return X_valid, y_valid
 
     def fit(self, X, y, **params):
         """Select the rows to keep.
@@ -140,7 +149,7 @@ class SamplerMixin:
         y : array-like of shape (n_samples,)
             Class labels.
         **params : dict
-            Passed to ``fit``.
+            Sample-aligned metadata some samplers need, such as ``groups``.
 
         Returns
         -------
@@ -376,13 +385,13 @@ def validate(estimator, X, y="no_validation", **params):
 
 
 def validate_xy(estimator, X, y, *, reset=True):
-    """Validate finite 2-D ``X`` and a 1-D ``y`` of matching length.
+    """Validate finite 2-D ``X`` and 1-D class labels ``y`` of matching length.
 
-    Returns float arrays (float32 stays float32) and never modifies the inputs.
+    Returns float ``X`` (float32 stays float32) and ``y``, never modifying the inputs.
+    ``y=None``, for an estimator whose tags do not require it, gives ``(X, None)``.
     """
-    if y is not None:
-        check_shapes(X, y)
-    return validate(
+    check_shapes(X, y)
+    checked = validate(
         estimator,
         X,
         y,
@@ -391,6 +400,10 @@ def validate_xy(estimator, X, y, *, reset=True):
         ensure_all_finite=True,
         ensure_min_samples=2,
     )
+    if y is None:
+        return checked, None
+    check_class_labels(checked[1])
+    return checked
 
 
 def check_sample_weight(sample_weight, n_samples):
