@@ -125,7 +125,7 @@ class SamplerMixin:
     """
 
     def _fit(self, X, y, **params):
-        """Validate, set ``sample_indices_`` from ``_resample``; the validated data."""
+        """Validate once, store ``_resample``'s indices; return the validated data."""
         X_valid, y_valid = validate_xy(self, X, y)
         self.sample_indices_ = self._resample(X_valid, y_valid, X, **params)
         return X_valid, y_valid
