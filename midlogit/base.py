@@ -11,12 +11,22 @@ import numbers
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from scipy import sparse
 from scipy.special import expit, softmax
 from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils import InputTags, Tags, check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+
+# The shared input checks live in _validation; the modules of the package import them
+# from here.
+from ._validation import (  # noqa: F401
+    check_class_labels,
+    check_dense,
+    check_fitted_features,
+    check_label_types,
+    check_shapes,
+    shown_label,
+    validate,
+    validate_xy,
+)
 
 __all__ = [
     "SamplerMixin",
@@ -93,23 +103,32 @@ def _like(given, validated, rows):
 class SamplerMixin:
     """Mixin for estimators that select or resample rows during ``fit``.
 
-    Subclasses implement ``_fit(X, y, **params)``, which validates the data, sets
-    ``sample_indices_`` (indices into the rows of ``X``) and returns the validated
-    ``(X, y)``. ``fit`` and ``fit_resample`` are built on it.
+    ``fit`` and ``fit_resample`` validate ``X`` and ``y`` once (``validate_xy``:
+    dense, finite, at least two rows, class labels) and hand them to the sampler's
+    ``_resample(X, y, X_given, **params)``, which returns the indices of the rows to
+    return (repeated where it oversamples); the mixin stores them as
+    ``sample_indices_``. ``X_given`` is ``X`` as passed (a DataFrame keeps the column
+    names a fitted estimator checks); ``params`` is sample-aligned metadata such as
+    ``groups``. A sampler that weights or labels rows sets ``sample_weight_`` or
+    ``sample_groups_`` in ``_resample``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.base import BaseEstimator
-    >>> from midlogit.base import SamplerMixin, validate_xy
+    >>> from midlogit.base import SamplerMixin
     >>> class EveryOtherRow(SamplerMixin, BaseEstimator):
-    ...     def _fit(self, X, y):
-    ...         X, y = validate_xy(self, X, y)
-    ...         self.sample_indices_ = np.arange(0, len(y), 2)
-    ...         return X, y
+    ...     def _resample(self, X, y, X_given):
+    ...         return np.arange(0, len(y), 2)
     >>> EveryOtherRow().fit_resample(np.eye(4), [0, 1, 0, 1])[1]
     [0, 0]
     """
+
+    def _fit(self, X, y, **params):
+        """Validate once, store ``_resample``'s indices; return the validated data."""
+        X_valid, y_valid = validate_xy(self, X, y)
+        self.sample_indices_ = self._resample(X_valid, y_valid, X, **params)
+        return X_valid, y_valid
 
     def fit(self, X, y, **params):
         """Select the rows to keep.
@@ -140,7 +159,7 @@ class SamplerMixin:
         y : array-like of shape (n_samples,)
             Class labels.
         **params : dict
-            Passed to ``fit``.
+            Sample-aligned metadata some samplers need, such as ``groups``.
 
         Returns
         -------
@@ -207,192 +226,6 @@ def is_number(value, *, integer=False):
     return isinstance(value, numbers.Real) and not np.isnan(value)
 
 
-def shown_label(label):
-    """A label as the user wrote it in a message (``1``, not ``np.int64(1)``)."""
-    return repr(label.item() if isinstance(label, np.generic) else label)
-
-
-def _shape(values):
-    return values.shape if hasattr(values, "shape") else np.asarray(values).shape
-
-
-def check_shapes(X, y=None):
-    """Raise a ValueError naming ``X`` or ``y`` when ``X`` is not 2-D or lengths differ."""
-    shape = _shape(X)
-    if len(shape) != 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features), got shape {shape}; Reshape your data "
-            "with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for one sample."
-        )
-    y_shape = () if y is None else _shape(y)
-    n_labels = y_shape[0] if y_shape else shape[0]
-    if n_labels != shape[0]:
-        raise ValueError(
-            f"X has {shape[0]} rows but y has {n_labels} labels; pass one label per row of X."
-        )
-
-
-def check_dense(estimator, X):
-    """Raise a ValueError naming ``X`` when it is a scipy.sparse matrix or array."""
-    if sparse.issparse(X):
-        raise ValueError(
-            f"X is a sparse {type(X).__name__}; {type(estimator).__name__} works on dense "
-            "embeddings. Pass X.toarray() (embeddings of a network are dense anyway)."
-        )
-
-
-def check_label_types(values, name="y"):
-    """Raise a ValueError naming ``name`` when its labels mix types (``1`` and ``"a"``).
-
-    NumPy would turn a list such as ``[1, "a"]`` into the strings ``"1"`` and ``"a"``
-    and an object array of them into a sort that raises a TypeError; here the user is
-    told which types are mixed. Numbers (booleans included) count as one type.
-
-    Parameters
-    ----------
-    values : array-like
-        Class labels or group labels.
-    name : str, default="y"
-        The parameter, as the message names it.
-
-    Examples
-    --------
-    >>> from midlogit.base import check_label_types
-    >>> check_label_types([0, 1, 1])
-    >>> check_label_types([1, "a"], "groups")
-    Traceback (most recent call last):
-    ...
-    ValueError: groups mixes labels of types int and str (e.g. 1 and 'a'); give every \
-label one type, e.g. [str(g) for g in groups].
-    """
-    if isinstance(values, list | tuple):
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-    else:
-        array = np.asarray(values)
-    if array.dtype != object or array.size == 0:
-        return
-    first = {}
-    for value in array.ravel().tolist():
-        value = value.item() if isinstance(value, np.generic) else value
-        kind = "number" if isinstance(value, numbers.Number) else type(value)
-        first.setdefault(kind, value)
-    if len(first) > 1:
-        examples = list(first.values())[:2]
-        kinds = " and ".join(sorted({type(v).__name__ for v in first.values()}))
-        raise ValueError(
-            f"{name} mixes labels of types {kinds} (e.g. {examples[0]!r} and "
-            f"{examples[1]!r}); give every label one type, e.g. [str(g) for g in {name}]."
-        )
-
-
-def check_class_labels(y):
-    """scikit-learn's check that ``y`` holds class labels, with the fix in its message.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_samples,)
-        Validated labels.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from midlogit.base import check_class_labels
-    >>> check_class_labels(np.array([0, 1]))
-    >>> check_class_labels(np.array([0.25, 1.5]))
-    Traceback (most recent call last):
-    ...
-    ValueError: y holds continuous values (e.g. 0.25), but midlogit selects and \
-classifies by class: pass class labels (integers or strings; y.astype(int) if they are \
-classes stored as floats). [Unknown label type: continuous. ...
-    """
-    try:
-        check_classification_targets(y)
-    except ValueError as exc:
-        message = str(exc)
-        if "continuous" not in message:
-            raise
-        example = next((v for v in np.ravel(y) if float(v) != int(v)), np.ravel(y)[0])
-        raise ValueError(
-            f"y holds continuous values (e.g. {shown_label(example)[:20]}), but midlogit "
-            "selects and classifies by class: pass class labels (integers or strings; "
-            f"y.astype(int) if they are classes stored as floats). [{message}]"
-        ) from exc
-
-
-def _nonfinite_rows(X):
-    """Up to five indices of rows of ``X`` holding NaN or inf, as text ('' if unknown)."""
-    try:
-        bad = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=np.float64)).all(axis=1))
-    except (TypeError, ValueError, IndexError):
-        return ""
-    more = ", ..." if bad.size > 5 else ""
-    return f" (rows {bad[:5].tolist()}{more})" if bad.size else ""
-
-
-def _with_fix(message, X):
-    """A validation message of scikit-learn's with the fix midlogit knows added."""
-    if "while a minimum of 2 is required" in message:
-        return (
-            f"{message} If the rows came from a selector earlier in the pipeline, keep "
-            "more rows (e.g. a wider band)."
-        )
-    if "features, but" in message and "is expecting" in message:
-        return (
-            f"{message} Pass embeddings of the backbone and layer it was fitted on (the "
-            "same width)."
-        )
-    if message.startswith(("Input X contains NaN", "Input X contains infinity")):
-        # scikit-learn's advice (models that accept NaN) does not apply to embeddings
-        first = message.split(".")[0]
-        return (
-            f"{first}{_nonfinite_rows(X)}. midlogit needs finite embeddings: drop or "
-            "impute those rows, or check the backbone that produced them (a diverged "
-            "net gives NaN)."
-        )
-    return message
-
-
-def validate(estimator, X, y="no_validation", **params):
-    """``validate_data`` for dense ``X``, the labels' types checked, the fix in messages.
-
-    A scipy.sparse ``X`` and labels of mixed types are refused with a ValueError that
-    names them; scikit-learn's messages get midlogit's advice added (see ``_with_fix``).
-    ``y`` and ``params`` go to ``validate_data`` (``y="no_validation"``: ``X`` alone).
-    """
-    check_dense(estimator, X)
-    if not (y is None or isinstance(y, str) and y == "no_validation"):
-        check_label_types(y, "y")
-    # Finite values near the float limits overflow scikit-learn's quick sum check, which
-    # then checks every value; the warning the sum raises is noise.
-    with np.errstate(over="ignore", invalid="ignore"):
-        try:
-            return validate_data(estimator, X, y, **params)
-        except ValueError as exc:
-            fixed = _with_fix(str(exc), X)
-            if fixed == str(exc):
-                raise
-            raise ValueError(fixed) from exc
-
-
-def validate_xy(estimator, X, y, *, reset=True):
-    """Validate finite 2-D ``X`` and a 1-D ``y`` of matching length.
-
-    Returns float arrays (float32 stays float32) and never modifies the inputs.
-    """
-    if y is not None:
-        check_shapes(X, y)
-    return validate(
-        estimator,
-        X,
-        y,
-        reset=reset,
-        dtype=[np.float64, np.float32],
-        ensure_all_finite=True,
-        ensure_min_samples=2,
-    )
-
-
 def check_sample_weight(sample_weight, n_samples):
     """Validate per-row weights: a float array of ``n_samples`` finite values >= 0.
 
@@ -443,12 +276,6 @@ def check_sample_weight(sample_weight, n_samples):
     if not weights.sum() > 0:
         raise ValueError("sample_weight sums to zero; give some rows a positive weight.")
     return weights
-
-
-def check_fitted_features(estimator, X, attributes=None):
-    """Check ``estimator`` is fitted and validate ``X`` against its feature count."""
-    check_is_fitted(estimator, attributes)
-    return validate(estimator, X, reset=False, dtype=[np.float64, np.float32])
 
 
 def _power_of_two_below(values):

@@ -14,11 +14,9 @@ from sklearn.utils import check_random_state
 from .base import (
     SamplerMixin,
     balanced_indices,
-    check_class_labels,
     check_label_types,
     is_number,
     shown_label,
-    validate_xy,
 )
 from .selection import check_cv, class_logits, estimator_input
 
@@ -68,19 +66,14 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
         self.sampling = sampling
         self.random_state = random_state
 
-    def _fit(self, X, y):
+    def _resample(self, X, y, X_given):
         _check_sampling(self.sampling)
-        X, y = validate_xy(self, X, y)
-        check_class_labels(y)
         if np.unique(y).size < 2:
             raise ValueError(
                 "ClassBalancedSampler needs at least two classes in y to balance; got "
                 f"only class {shown_label(y[0])}."
             )
-        self.sample_indices_ = balanced_indices(
-            y, mode=self.sampling, random_state=self.random_state
-        )
-        return X, y
+        return balanced_indices(y, mode=self.sampling, random_state=self.random_state)
 
 
 class RandomSubsetSampler(SamplerMixin, BaseEstimator):
@@ -116,9 +109,7 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
         self.stratify = stratify
         self.random_state = random_state
 
-    def _fit(self, X, y):
-        X, y = validate_xy(self, X, y)
-        check_class_labels(y)
+    def _resample(self, X, y, X_given):
         n = y.shape[0]
         if is_number(self.n_samples, integer=True) and 1 <= self.n_samples <= n:
             total = int(self.n_samples)
@@ -140,8 +131,7 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
             rng.choice(np.flatnonzero(strata == label), size=size, replace=False)
             for label, size in zip(labels, sizes)
         ]
-        self.sample_indices_ = np.sort(np.concatenate(kept))
-        return X, y
+        return np.sort(np.concatenate(kept))
 
 
 class ErrorSetSelector(SamplerMixin, BaseEstimator):
@@ -209,7 +199,7 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def _fit(self, X, y):
+    def _resample(self, X, y, X_given):
         if self.selection not in ("errors", "lowest_logit"):
             raise ValueError(
                 f"selection must be 'errors' or 'lowest_logit', got {self.selection!r}."
@@ -223,12 +213,9 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
                 f"upweight must be a positive integer or None, got {self.upweight!r}."
             )
         check_cv(self.cv)
-        given = X
-        X, y = validate_xy(self, X, y)
-        check_class_labels(y)
         self.logits_, self.classes_ = class_logits(
             self.estimator,
-            estimator_input(self.estimator, given, X),
+            estimator_input(self.estimator, X_given, X),
             y,
             cv=self.cv,
             random_state=self.random_state,
@@ -254,18 +241,16 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
                     f"The error set holds {error_set.size} rows of fewer than two classes; "
                     "use upweight=... (JTT) or selection='lowest_logit'."
                 )
-            self.sample_indices_ = error_set
-        else:
-            n_rows = y.shape[0] + error_set.size * (int(self.upweight) - 1)
-            if n_rows > _MAX_GROWTH * y.shape[0]:
-                raise ValueError(
-                    f"upweight={self.upweight} would repeat the {error_set.size} error rows "
-                    f"into {n_rows} rows, more than {_MAX_GROWTH} times the {y.shape[0]} "
-                    "input rows; JTT uses upweight between about 5 and 100."
-                )
-            repeats = np.tile(error_set, self.upweight - 1)
-            self.sample_indices_ = np.concatenate([np.arange(y.shape[0]), repeats])
-        return X, y
+            return error_set
+        n_rows = y.shape[0] + error_set.size * (int(self.upweight) - 1)
+        if n_rows > _MAX_GROWTH * y.shape[0]:
+            raise ValueError(
+                f"upweight={self.upweight} would repeat the {error_set.size} error rows "
+                f"into {n_rows} rows, more than {_MAX_GROWTH} times the {y.shape[0]} "
+                "input rows; JTT uses upweight between about 5 and 100."
+            )
+        repeats = np.tile(error_set, self.upweight - 1)
+        return np.concatenate([np.arange(y.shape[0]), repeats])
 
 
 class GroupBalancedSampler(SamplerMixin, BaseEstimator):
@@ -344,10 +329,8 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
                 request.add_request(param="groups", alias=True if chosen is None else chosen)
         return routing
 
-    def _fit(self, X, y, groups=None):
+    def _resample(self, X, y, X_given, groups=None):
         _check_sampling(self.sampling)
-        X, y = validate_xy(self, X, y)
-        check_class_labels(y)
         if groups is None:
             raise ValueError(
                 "GroupBalancedSampler needs groups=...: one group label per row. In "
@@ -369,7 +352,4 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
                 "group label per row."
             )
         check_label_types(groups, "groups")
-        self.sample_indices_ = balanced_indices(
-            groups, mode=self.sampling, random_state=self.random_state
-        )
-        return X, y
+        return balanced_indices(groups, mode=self.sampling, random_state=self.random_state)

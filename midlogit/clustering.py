@@ -10,13 +10,10 @@ from .base import (
     SamplerMixin,
     balanced_indices,
     balanced_weights,
-    check_class_labels,
     check_fitted_features,
-    check_shapes,
     is_number,
     shown_label,
     standardization,
-    validate,
 )
 from .selection import class_logits
 
@@ -206,18 +203,19 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         -------
         self : EmbeddingClusterer
         """
-        self._cluster(X, y)
+        self._fit(X, y)
         return self
 
-    def _fit(self, X, y):
+    def fit_resample(self, X, y):
         if y is None:
             raise ValueError(
                 "fit_resample needs y: the balanced subset is drawn per (class, cluster)."
             )
-        X, y = self._cluster(X, y)
-        return X, y
+        return super().fit_resample(X, y)
 
-    def _cluster(self, X, y):
+    fit_resample.__doc__ = SamplerMixin.fit_resample.__doc__
+
+    def _resample(self, X, y, X_given):
         if self.sampling not in ("undersample", "oversample", "weight", "average"):
             raise ValueError(
                 "sampling must be 'undersample', 'oversample', 'weight' or 'average', got "
@@ -254,15 +252,9 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         _check_component(
             "selector", self.selector, "fit_resample", "midlogit.selection.LogitBandSelector()"
         )
-        check_shapes(X, y)
-        if y is None:
-            X = validate(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
-        else:
-            X, y = validate(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            check_class_labels(y)
+        if self.per_class and y is not None:
             classes, codes = np.unique(y, return_inverse=True)
-        if not (self.per_class and y is not None):
+        else:
             codes, classes = np.zeros(X.shape[0], dtype=np.intp), np.array([None])
 
         self.mean_, self.scale_ = standardization(X, enabled=self.standardize)
@@ -300,15 +292,13 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
             cells = codes * (classes.size + 1) + partner[labels]
         self.pseudo_groups_ = cells
         self.sample_weight_ = self.sample_groups_ = None
-        if self.sampling in ("weight", "average"):
-            self.sample_indices_ = np.arange(X.shape[0])
-            if self.sampling == "weight":
-                self.sample_weight_ = balanced_weights(cells)
-            else:
-                self.sample_groups_ = cells
+        if self.sampling == "weight":
+            self.sample_weight_ = balanced_weights(cells)
+        elif self.sampling == "average":
+            self.sample_groups_ = cells
         else:
-            self.sample_indices_ = balanced_indices(cells, mode=self.sampling, random_state=rng)
-        return X, y
+            return balanced_indices(cells, mode=self.sampling, random_state=rng)
+        return np.arange(X.shape[0])
 
     def _report(self, X, y, labels, counts, classes):
         """Per cluster: class, size, the ERM head's error rate, margin and confusion.

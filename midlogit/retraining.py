@@ -10,7 +10,6 @@ from sklearn.utils.validation import check_is_fitted
 from .base import (
     LinearHeadMixin,
     balanced_indices,
-    check_class_labels,
     check_label_types,
     check_sample_weight,
     is_number,
@@ -128,7 +127,6 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         X, y = validate_xy(self, X, y)
-        check_class_labels(y)
         self.classes_, y_codes = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .base import SamplerMixin, check_class_labels, is_number, shown_label, validate_xy
+from .base import SamplerMixin, is_number, shown_label
 
 __all__ = ["LogitBandSelector", "class_logits"]
 
@@ -242,10 +242,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def _fit(self, X, y):
-        given = X
-        X, y = validate_xy(self, X, y)
-        check_class_labels(y)
+    def _resample(self, X, y, X_given):
         self.band_center_ = self.band_center
         if isinstance(self.band_center, str) and self.band_center == "auto":
             _, counts = np.unique(y, return_counts=True)
@@ -253,7 +250,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         lo_q, hi_q = self._quantile_range()
         logits, self.classes_ = class_logits(
             self.estimator,
-            estimator_input(self.estimator, given, X),
+            estimator_input(self.estimator, X_given, X),
             y,
             cv=self.cv,
             random_state=self.random_state,
@@ -307,7 +304,6 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             )
         self.thresholds_ = thresholds
         self.support_ = support
-        self.sample_indices_ = np.flatnonzero(support)
 
         kept = np.unique(y[support])
         if kept.size == 0:
@@ -322,7 +318,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
                 f"per_class={self.per_class}); widen band_width or use per_class=True so "
                 "every class keeps rows."
             )
-        return X, y
+        return np.flatnonzero(support)
 
     def _quantile_range(self):
         check_cv(self.cv)
