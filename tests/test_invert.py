@@ -422,17 +422,17 @@ def test_code_paths_agree(variant, monkeypatch):
     Cin = C
     kwargs = {}
     if variant.startswith("dense_"):
-        monkeypatch.setattr(inv, "_SPARSE_DENSITY", 0.0)
+        monkeypatch.setattr(inv._ranking, "_SPARSE_DENSITY", 0.0)
     if variant.endswith("sparse_weights"):
-        monkeypatch.setattr(inv, "_SPARSE_WEIGHTS", 1.1)
+        monkeypatch.setattr(inv._search, "_SPARSE_WEIGHTS", 1.1)
     if variant.endswith("dense_weights"):
-        monkeypatch.setattr(inv, "_SPARSE_WEIGHTS", 0.0)
+        monkeypatch.setattr(inv._search, "_SPARSE_WEIGHTS", 0.0)
     if variant.startswith("unpacked"):
-        monkeypatch.setattr(inv, "_check_pack", lambda n: False)
+        monkeypatch.setattr(inv._search, "_check_pack", lambda n: False)
     if variant == "sparse_input":
         Cin = sp.csc_matrix(C.astype(np.float32))
     if variant == "threads":
-        monkeypatch.setattr(inv, "_MAX_CHUNK_UNITS", 2)
+        monkeypatch.setattr(inv._labeler, "_MAX_CHUNK_UNITS", 2)
         kwargs["n_jobs"] = 2
     got = ConceptLabeler(n_explanations=4, **kwargs).fit(A, Cin).explanations_
     assert got == ref

@@ -19,16 +19,12 @@ compared, so the beam never holds two formulas with one support.
 
 # ruff: noqa: F401 -- the package re-exports; private names are kept for the tests
 
-import sys
-import types
-
 from . import _labeler, _ranking, _search
 from ._files import label_files
 from ._formulas import Explanation, Formula
-from ._labeler import _MAX_CHUNK_UNITS, ConceptLabeler
-from ._ranking import _SPARSE_DENSITY, _check_pack, _doubled_ranks, _mwu_pvalues, concept_auc
+from ._labeler import ConceptLabeler
+from ._ranking import _doubled_ranks, _mwu_pvalues, concept_auc
 from ._report import _fmt_p
-from ._search import _SPARSE_WEIGHTS
 
 __all__ = [
     "ConceptLabeler",
@@ -37,23 +33,3 @@ __all__ = [
     "concept_auc",
     "label_files",
 ]
-
-# The tuning knobs, each kept in the private module that reads it. Setting one on the
-# package (``monkeypatch.setattr(midlogit.invert, "_SPARSE_DENSITY", 0.0)``, as the tests
-# do to force a code path) sets it there too, so it acts as it did in the single module.
-_KNOBS = {
-    "_SPARSE_DENSITY": _ranking,
-    "_SPARSE_WEIGHTS": _search,
-    "_check_pack": _search,
-    "_MAX_CHUNK_UNITS": _labeler,
-}
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        if name in _KNOBS:
-            setattr(_KNOBS[name], name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
