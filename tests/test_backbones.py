@@ -4,6 +4,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -884,3 +885,14 @@ def test_head_keeps_float32_embeddings_float32(table_net):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_the_demo_pretraining_is_shipped_and_read_from_the_package(tmp_path):
+    from midlogit.backbones import pretrained_sprite_net
+    from midlogit.demo import PRETRAINING
+
+    # an empty user cache: the demo's weights come from the package, not from training
+    module = pretrained_sprite_net(**PRETRAINING, cache_dir=tmp_path)
+    assert module.pretraining_["loaded"] is True
+    assert Path(module.pretraining_["path"]).parent.name == "weights"
+    assert not any(tmp_path.iterdir())

@@ -4,6 +4,7 @@
 
 import copy
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from ._training import EpochProgress, _seed_from, make_net
 # Bump when the pretraining recipe changes, so that cached weights of an older recipe
 # are never served for the new one.
 _PRETRAIN_VERSION = 1
+_PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 _PRETRAIN_LABELS = ("kind", "kind+x", "kind+x+background")
 _N_X_BINS = 3
 
@@ -82,7 +84,6 @@ def default_cache_dir():
     True
     """
     import os
-    from pathlib import Path
 
     if os.environ.get("MIDLOGIT_CACHE_DIR"):
         return Path(os.environ["MIDLOGIT_CACHE_DIR"]).expanduser()
@@ -151,7 +152,11 @@ def pretrained_sprite_net(
     cache_dir : str, Path or None, default=None
         Cache directory; ``None`` uses :func:`default_cache_dir`.
     cache : bool, default=True
-        ``False`` always trains and writes nothing.
+        ``False`` always trains and writes nothing. With ``True``, weights are read
+        from ``cache_dir`` or, for the demo's parameters, from the copy shipped in
+        the package (``midlogit/backbones/weights/``, regenerated bit for bit by
+        ``benchmarks/make_packaged_weights.py``), and trained only when neither holds
+        them.
     verbose : int, default=0
         1 shows a progress bar over the epochs (with the loss and the time left), 2
         prints skorch's epoch table.
@@ -183,7 +188,6 @@ def pretrained_sprite_net(
     import os
     import tempfile
     import time
-    from pathlib import Path
 
     from ..datasets import make_pretraining_sprites
 
@@ -214,19 +218,21 @@ def pretrained_sprite_net(
     if cache:
         path = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         path = path / f"sprite_net-{key}.pt"
-        if path.is_file():
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("params") == params:
-                module.load_state_dict(stored["state_dict"])
-                module.eval()
-                module.pretraining_ = {
-                    "params": params,
-                    "path": str(path),
-                    "loaded": True,
-                    "seconds": 0.0,
-                    "train_seconds": float(stored.get("train_seconds", float("nan"))),
-                }
-                return module
+        # the user's cache first, then the weights shipped with the package (the demo's)
+        for stored_path in (path, _PACKAGED_WEIGHTS / path.name):
+            if stored_path.is_file():
+                stored = torch.load(stored_path, map_location="cpu", weights_only=True)
+                if stored.get("params") == params:
+                    module.load_state_dict(stored["state_dict"])
+                    module.eval()
+                    module.pretraining_ = {
+                        "params": params,
+                        "path": str(stored_path),
+                        "loaded": True,
+                        "seconds": 0.0,
+                        "train_seconds": float(stored.get("train_seconds", float("nan"))),
+                    }
+                    return module
 
     start = time.perf_counter()
     sprites = make_pretraining_sprites(
