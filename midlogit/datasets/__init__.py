@@ -28,11 +28,11 @@ open images lazily with Pillow (the optional extra ``midlogit[data]``);
 :func:`save_embeddings` and :func:`load_embeddings` store precomputed features.
 """
 
-# ruff: noqa: F401 -- the package re-exports; _read_lines is kept for midlogit.invert
+# ruff: noqa: F401 -- the package re-exports; _csv_rows is kept for midlogit.invert
 
 from ._digits import make_colored_digits
 from ._embeddings import load_embeddings, save_embeddings
-from ._files import _read_lines
+from ._files import _csv_rows
 from ._gaussians import make_spurious_gaussians
 from ._images import LazyImages, load_celeba, load_waterbirds
 from ._sprites import (

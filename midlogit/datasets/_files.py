@@ -1,6 +1,8 @@
 """Reading the files of a data set on disk: paths, text lines, label columns."""
 
 import codecs
+import csv
+import io
 import os
 from pathlib import Path
 
@@ -94,6 +96,15 @@ def _check_binary_column(values, name, path, allowed=(0, 1), lines=None):
             f"Column {name!r} of {path} must hold {list(allowed)}, found "
             f"{bad[:5].tolist()}{where}."
         )
+
+
+def _csv_rows(path):
+    """The non-empty rows of a UTF-8 CSV file with their 1-based line numbers."""
+    reader = csv.reader(io.StringIO(_read_lines(path), newline=""))
+    try:
+        return [(reader.line_num, row) for row in reader if row]
+    except csv.Error as exc:
+        raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({exc}).") from None
 
 
 def _numbered_lines(path):

@@ -1,7 +1,5 @@
 """Image data sets on disk: lazily read images, Waterbirds and CelebA."""
 
-import csv
-import io
 import numbers
 import os
 from pathlib import Path
@@ -14,9 +12,9 @@ from ._files import (
     _check_field_counts,
     _check_inside,
     _check_relative_names,
+    _csv_rows,
     _int_column,
     _numbered_lines,
-    _read_lines,
     _require_file,
 )
 from ._sampling import _group_names
@@ -248,11 +246,7 @@ def load_waterbirds(root, *, split=None, image_size=(224, 224), load_images=Fals
     root = Path(root).expanduser().resolve()
     split_id = _resolve_split(split)
     path = _require_file(root / "metadata.csv", "Waterbirds metadata.csv", root=str(root))
-    reader = csv.reader(io.StringIO(_read_lines(path), newline=""))
-    try:
-        table = [(reader.line_num, row) for row in reader if row]
-    except csv.Error as exc:
-        raise ValueError(f"{path}, line {reader.line_num}: not valid CSV ({exc}).") from None
+    table = _csv_rows(path)
     if not table:
         raise ValueError(f"{path} is empty; it needs a header line and one row per image.")
     header = [name.strip() for name in table[0][1]]

@@ -1,12 +1,10 @@
 """INVERT on files: activations and concepts read from CSV, a report written."""
 
-import csv
-import io
 import os
 
 import numpy as np
 
-from ..datasets import _read_lines
+from ..datasets import _csv_rows
 from ._labeler import ConceptLabeler
 
 # --------------------------------------------------------------------------- files
@@ -66,14 +64,9 @@ def _load_activations(path):
 def _load_concepts(path, id_column="id"):
     path = os.fspath(path)
     try:
-        text = _read_lines(path)
+        numbered = _csv_rows(path)
     except OSError as exc:
         raise ValueError(f"{path}: cannot read as a CSV file ({exc}).") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        numbered = [(reader.line_num, r) for r in reader if r]
-    except csv.Error as exc:
-        raise ValueError(f"{path}: line {reader.line_num} is not valid CSV ({exc}).") from None
     if not numbered:
         raise ValueError(f"{path}: the file is empty; expected a header row of concept names.")
     header = [h.strip() for h in numbered[0][1]]
