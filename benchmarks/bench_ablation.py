@@ -41,7 +41,7 @@ VARIANTS = {
     "retrain on all rows, clusters found on the band": {"retrain_from": "all"},
     "never without a band (widths 0.2, 0.4, 0.6)": {"band_widths": (0.2, 0.4, 0.6)},
     "no band at all (width 1.0 only)": {"band_widths": (1.0,)},
-    "band per class": {"selector_params": {"per_class": True}},
+    "band per class": {"selector_params": {"within_class": True}},
     "undersample the cells": {"sampling": "undersample"},
     "uniform balancing over clusters, oversampled (previous recipe)": {
         "balance": "clusters", "sampling": "oversample"},

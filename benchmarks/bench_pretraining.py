@@ -137,7 +137,7 @@ def scores(embedder, held, test, seed, compare):
     boundary = 1.0 - np.bincount(held.target).min() / held.target.size
     variants = (
         ("band", {}),
-        ("band_per_class", {"per_class": True}),
+        ("band_per_class", {"within_class": True}),
         ("band_boundary", {"band_center": boundary}),
     )
     for name, params in variants:
@@ -465,7 +465,7 @@ def report(out):
         "on the Waterbirds-like task; band (width 0.4) minority share >= 2x the base "
         "rate. Shares count the counterexample rows (label and shortcut disagree) among "
         "the held-out rows each band keeps; `base share` is their share of all held-out "
-        "rows. `band`: the library's default band (centre 0.5, per_class=False); `per "
+        "rows. `band`: the library's default band (centre 0.5, within_class=False); `per "
         "class`: the same width within each class; `boundary`: the default band centred "
         "at 1 - (smallest class share) instead (2/3 for 3 balanced classes), where a "
         "class's logit passes from the other classes' mass to its own.",

@@ -7,11 +7,36 @@ re-exports these names.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+DEPRECATED = "deprecated"
+"""Default of a parameter kept under its former name for one release."""
+
+
+def renamed_param(estimator, old, new):
+    """The value of parameter ``new``, or of its former name ``old`` with a FutureWarning.
+
+    ``old`` defaults to :data:`DEPRECATED`; passing both names is an error.
+    """
+    value = getattr(estimator, old)
+    if isinstance(value, str) and value == DEPRECATED:
+        return getattr(estimator, new)
+    name = type(estimator).__name__
+    given, default = getattr(estimator, new), estimator.__init__.__kwdefaults__[new]
+    if not (given is default or (np.isscalar(given) and given == default)):
+        raise ValueError(f"{name} got both {old} and {new}; pass only {new}.")
+    warnings.warn(
+        f"{name}'s parameter {old} was renamed {new} in 0.2 and the old name will be "
+        f"removed in 0.3; pass {new}={value!r}.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return value
 
 
 def shown_label(label):

@@ -62,7 +62,7 @@ class ClassBalancedSampler(SamplerMixin, BaseEstimator):
     [0, 1]
     """
 
-    def __init__(self, sampling="undersample", random_state=None):
+    def __init__(self, *, sampling="undersample", random_state=None):
         self.sampling = sampling
         self.random_state = random_state
 
@@ -104,7 +104,7 @@ class RandomSubsetSampler(SamplerMixin, BaseEstimator):
     [0, 0, 1, 1]
     """
 
-    def __init__(self, n_samples=0.5, stratify=True, random_state=None):
+    def __init__(self, *, n_samples=0.5, stratify=True, random_state=None):
         self.n_samples = n_samples
         self.stratify = stratify
         self.random_state = random_state
@@ -185,6 +185,7 @@ class ErrorSetSelector(SamplerMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         estimator=None,
         selection="errors",
         fraction=0.2,
@@ -287,7 +288,7 @@ class GroupBalancedSampler(SamplerMixin, BaseEstimator):
     [0, 0, 1]
     """
 
-    def __init__(self, sampling="undersample", random_state=None):
+    def __init__(self, *, sampling="undersample", random_state=None):
         self.sampling = sampling
         self.random_state = random_state
 

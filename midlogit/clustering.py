@@ -157,6 +157,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         n_clusters=4,
         clusterer=None,
         per_class=True,

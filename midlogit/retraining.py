@@ -91,6 +91,7 @@ class LastLayerRetrainer(LinearHeadMixin, ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         penalty="l2",
         C=1.0,
         standardize=True,

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import DEPRECATED, renamed_param
 from .base import SamplerMixin, is_number, shown_label
 
 __all__ = ["LogitBandSelector", "class_logits"]
@@ -170,7 +171,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         to the band are kept (with two classes, exactly the rows whose logit lies in
         the quantile band). Tied logits are ordered at random (``random_state``), so the
         size holds on tied logits too.
-    per_class : bool, default=False
+    within_class : bool, default=False
         With ``False``, take the quantiles of class ``k``'s logit over all samples and
         keep any sample whose class-``k`` logit lies in the band: the mid-range of
         the "square" logit then holds the non-squares at the squares' positions and
@@ -178,13 +179,17 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         take them over the samples labelled ``k`` only (keeping only those); there
         the counterexamples sit at the low extreme, outside a central band. The
         default was chosen by the ablation in ``docs/design.rst``.
-    classes : array-like or None, default=None
+    band_classes : array-like or None, default=None
         Classes whose logit is banded. ``None`` bands every class. With
-        ``per_class=True``, rows of the other classes are all kept.
+        ``within_class=True``, rows of the other classes are all kept.
     cv : int, default=5
         Folds for the out-of-fold logits when ``estimator=None``.
     random_state : int, RandomState instance or None, default=None
         Seeds the fold split.
+    per_class : bool
+        Former name of ``within_class`` (FutureWarning; removed in 0.3).
+    classes : array-like or None
+        Former name of ``band_classes`` (FutureWarning; removed in 0.3).
 
     Attributes
     ----------
@@ -226,23 +231,30 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
 
     def __init__(
         self,
+        *,
         estimator=None,
         band_center=0.5,
         band_width=0.4,
-        per_class=False,
-        classes=None,
+        within_class=False,
+        band_classes=None,
         cv=5,
         random_state=None,
+        per_class=DEPRECATED,
+        classes=DEPRECATED,
     ):
         self.estimator = estimator
         self.band_center = band_center
         self.band_width = band_width
-        self.per_class = per_class
-        self.classes = classes
+        self.within_class = within_class
+        self.band_classes = band_classes
         self.cv = cv
         self.random_state = random_state
+        self.per_class = per_class
+        self.classes = classes
 
     def _resample(self, X, y, X_given):
+        within_class = renamed_param(self, "per_class", "within_class")
+        band_classes = renamed_param(self, "classes", "band_classes")
         self.band_center_ = self.band_center
         if isinstance(self.band_center, str) and self.band_center == "auto":
             _, counts = np.unique(y, return_counts=True)
@@ -256,22 +268,23 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             random_state=self.random_state,
         )
         self.logits_ = logits
-        self.band_classes_ = self._band_classes(y)
+        self.band_classes_ = self._band_classes(band_classes, y)
         column = {label: k for k, label in enumerate(self.classes_)}
 
         rng = check_random_state(self.random_state)
         tiebreak = rng.permutation(y.shape[0])
         center = self.band_center_
         support = np.zeros(y.shape[0], dtype=bool)
-        if self.per_class:
+        if within_class:
             support[~np.isin(y, self.band_classes_)] = True
         populations = [
-            y == label if self.per_class else np.ones_like(support) for label in self.band_classes_
+            y == label if within_class else np.ones_like(support) for label in self.band_classes_
         ]
         for population, label in zip(populations, self.band_classes_):
             if not population.any():
                 raise ValueError(
-                    f"classes names {shown_label(label)}, which has no rows in y; name classes "
+                    f"band_classes names {shown_label(label)}, which has no rows in y; name "
+                    "classes "
                     "present in the data."
                 )
         # Quantile position of every row in each banded class's logit, ties broken by
@@ -282,7 +295,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             order = rows[np.lexsort((tiebreak[rows], logits[rows, column[label]]))]
             distance[order, i] = np.abs(np.arange(rows.size) / max(rows.size - 1, 1) - center)
         thresholds = np.empty((self.band_classes_.size, 2))
-        if self.per_class:
+        if within_class:
             for i, population in enumerate(populations):
                 rows = np.flatnonzero(population)
                 size = _band_size(rows.size, lo_q, hi_q)
@@ -315,7 +328,7 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
             raise ValueError(
                 f"The band holds only class {shown_label(kept[0])} "
                 f"(band_center={self.band_center}, band_width={self.band_width}, "
-                f"per_class={self.per_class}); widen band_width or use per_class=True so "
+                f"within_class={within_class}); widen band_width or use within_class=True so "
                 "every class keeps rows."
             )
         return np.flatnonzero(support)
@@ -335,14 +348,14 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
         half = self.band_width / 2
         return max(center - half, 0.0), min(center + half, 1.0)
 
-    def _band_classes(self, y):
-        if self.classes is None:
+    def _band_classes(self, band_classes, y):
+        if band_classes is None:
             return np.intersect1d(self.classes_, np.unique(y))
-        chosen = np.unique(np.asarray(self.classes))
+        chosen = np.unique(np.asarray(band_classes))
         unknown = np.setdiff1d(chosen, self.classes_)
         if unknown.size:
             raise ValueError(
-                f"classes names {unknown.tolist()}, not among the labels "
+                f"band_classes names {unknown.tolist()}, not among the labels "
                 f"{self.classes_.tolist()}; name labels of y."
             )
         return chosen

@@ -132,7 +132,7 @@ def test_band_with_one_class():
 def test_band_classes_not_in_y():
     X, y, _ = toy()
     with pytest.raises(ValueError, match=r"classes names \[5\]"):
-        LogitBandSelector(classes=[5], cv=3).fit(X, y)
+        LogitBandSelector(band_classes=[5], cv=3).fit(X, y)
 
 
 def test_out_of_fold_logits_need_two_rows_per_class():

@@ -234,7 +234,9 @@ def test_error_set_does_not_depend_on_the_order_of_the_estimators_classes(
     assert reversed_head.classes_.tolist() == labels[::-1]
 
     def error_set(head):
-        selector = ErrorSetSelector(FrozenEstimator(head), selection=selection, upweight=2)
+        selector = ErrorSetSelector(
+            estimator=FrozenEstimator(head), selection=selection, upweight=2
+        )
         return selector.fit(X, y).error_set_
 
     expected = error_set(sorted_head)

@@ -220,3 +220,15 @@ def test_imbalanced_learn_sampler_check(estimator, check):
     else:
         with pytest.raises((AssertionError, ValueError, TypeError, AttributeError)):
             check(estimator)
+
+
+# The one positional parameter a constructor may take: the object it wraps, as for
+# scikit-learn's Pipeline(steps) and FrozenEstimator(estimator).
+POSITIONAL_PARAMETERS = {"Pipeline": ["steps"], "SkorchEmbedder": ["net"]}
+
+
+@pytest.mark.parametrize("name, estimator_class", discover_estimators())
+def test_constructor_parameters_are_keyword_only(name, estimator_class):
+    parameters = list(inspect.signature(estimator_class.__init__).parameters.values())[1:]
+    positional = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert positional == POSITIONAL_PARAMETERS.get(name, [])

@@ -115,7 +115,7 @@ def three_classes():
 
 def test_binary_logits_are_minus_and_plus_decision_function(binary):
     X, y, model = binary
-    selector = LogitBandSelector(estimator=FrozenEstimator(model), per_class=True).fit(X, y)
+    selector = LogitBandSelector(estimator=FrozenEstimator(model), within_class=True).fit(X, y)
     d = model.decision_function(X)
     np.testing.assert_allclose(selector.logits_, np.c_[-d, d])
     np.testing.assert_array_equal(selector.classes_, [0, 1])
@@ -128,7 +128,7 @@ def test_per_class_band_matches_reference(binary, center, width):
         estimator=FrozenEstimator(model),
         band_center=center,
         band_width=width,
-        per_class=True,
+        within_class=True,
     )
     X_band, y_band = selector.fit_resample(X, y)
     d = model.decision_function(X)
@@ -141,7 +141,7 @@ def test_per_class_band_matches_reference(binary, center, width):
 
 def test_per_class_band_keeps_the_middle_forty_percent_of_each_class(binary):
     X, y, model = binary
-    selector = LogitBandSelector(estimator=FrozenEstimator(model), per_class=True).fit(X, y)
+    selector = LogitBandSelector(estimator=FrozenEstimator(model), within_class=True).fit(X, y)
     # 150 distinct logits per class: quantile 0.3 lies at order statistic 149 * 0.3 = 44.7,
     # 0.7 at 104.3, so order statistics 45 to 104 are kept: 60 rows of each class.
     assert np.bincount(y[selector.support_]).tolist() == [60, 60]
@@ -152,7 +152,10 @@ def test_per_class_band_keeps_the_middle_forty_percent_of_each_class(binary):
 def test_multiclass_band_matches_reference(three_classes, per_class, classes):
     X, y, model = three_classes
     selector = LogitBandSelector(
-        estimator=FrozenEstimator(model), band_width=0.3, per_class=per_class, classes=classes
+        estimator=FrozenEstimator(model),
+        band_width=0.3,
+        within_class=per_class,
+        band_classes=classes,
     ).fit(X, y)
     support, thresholds = reference_band(
         model.decision_function(X), y, [0, 1, 2], 0.5, 0.3, per_class, classes
@@ -172,7 +175,7 @@ def test_multiclass_band_matches_reference(three_classes, per_class, classes):
 def test_classes_subset_keeps_every_row_of_the_other_classes(three_classes):
     X, y, model = three_classes
     selector = LogitBandSelector(
-        estimator=FrozenEstimator(model), classes=[1], per_class=True
+        estimator=FrozenEstimator(model), band_classes=[1], within_class=True
     ).fit(X, y)
     assert selector.support_[y != 1].all()
     assert 0 < selector.support_[y == 1].sum() < (y == 1).sum()
@@ -315,7 +318,7 @@ def test_wider_band_keeps_a_superset(problem, center, widths, per_class):
             estimator=stub,
             band_center=center,
             band_width=width,
-            per_class=per_class,
+            within_class=per_class,
             random_state=0,
         )
 
@@ -343,8 +346,8 @@ def test_kept_rows_are_inside_their_thresholds_and_the_band_has_its_size(
         estimator=FrozenEstimator(FixedLogits().fit(logits, y)),
         band_center=center,
         band_width=width,
-        per_class=per_class,
-        classes=[0] if band_first_class_only else None,
+        within_class=per_class,
+        band_classes=[0] if band_first_class_only else None,
         random_state=0,
     )
     if fit_or_none(selector, logits, y) is None:
@@ -421,3 +424,18 @@ def test_auto_band_centre_is_where_a_class_logit_meets_its_own_rows():
         np.testing.assert_array_equal(selector.support_, fixed.support_)
     with pytest.raises(ValueError, match="or 'auto'"):
         LogitBandSelector(band_center="middle").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "old, new, value",
+    [("per_class", "within_class", True), ("classes", "band_classes", [1])],
+)
+def test_former_parameter_names_warn_and_give_the_same_band(three_classes, old, new, value):
+    X, y, model = three_classes
+    params = {"estimator": FrozenEstimator(model), "random_state": 0}
+    current = LogitBandSelector(**params, **{new: value}).fit(X, y)
+    with pytest.warns(FutureWarning, match=f"{old} was renamed {new}"):
+        former = LogitBandSelector(**params, **{old: value}).fit(X, y)
+    np.testing.assert_array_equal(former.support_, current.support_)
+    with pytest.raises(ValueError, match=f"both {old} and {new}"):
+        LogitBandSelector(**params, **{old: value, new: value}).fit(X, y)

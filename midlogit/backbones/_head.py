@@ -59,7 +59,7 @@ class LinearHead(LinearHeadMixin, ClassifierMixin, BaseEstimator):
     (True, True)
     """
 
-    def __init__(self, C=1.0, max_iter=1000, frozen=False):
+    def __init__(self, *, C=1.0, max_iter=1000, frozen=False):
         self.C = C
         self.max_iter = max_iter
         self.frozen = frozen

@@ -80,7 +80,7 @@ class LazyImages:
     dtype = np.dtype(np.float32)
     ndim = 4
 
-    def __init__(self, filenames, image_size=(224, 224), root=None):
+    def __init__(self, filenames, *, image_size=(224, 224), root=None):
         self.filenames = np.asarray([str(f) for f in filenames], dtype=str)
         self.image_size = _check_image_size(image_size, allow_none=True)
         self.root = None if root is None else os.path.realpath(root)
