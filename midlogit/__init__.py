@@ -36,7 +36,7 @@ from .pipeline import Pipeline, make_pipeline
 from .retraining import LastLayerRetrainer
 from .selection import LogitBandSelector
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 _TORCH_NAMES = {
     "SkorchEmbedder",

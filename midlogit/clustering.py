@@ -39,9 +39,10 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     per_class : bool, default=True
         Cluster each class's rows separately. Needs ``y``; ``fit(X)`` without labels
         clusters all rows together.
-    sampling : {"oversample", "undersample", "weight", "average"}, default="oversample"
-        Grow every pseudo-group to the largest one by drawing with replacement, cut
-        every pseudo-group to the smallest one, or keep every row and give each
+    sampling : {"undersample", "oversample", "weight", "average"}, default="undersample"
+        Cut every pseudo-group to the smallest one (the default of every balancing
+        sampler in midlogit, and DFR's), grow every pseudo-group to the largest one by
+        drawing with replacement, or keep every row and give each
         pseudo-group the same total weight (``sample_weight_``, which
         :class:`~midlogit.pipeline.Pipeline` hands to the final step's ``fit`` as
         ``sample_weight``). Weighting keeps every row where a pseudo-group is tiny.
@@ -152,7 +153,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
     >>> sorted(set(clusterer.labels_.tolist()))
     [0, 1, 2, 3]
     >>> X_bal.shape
-    (136, 2)
+    (104, 2)
     """
 
     def __init__(
@@ -161,7 +162,7 @@ class EmbeddingClusterer(SamplerMixin, ClusterMixin, BaseEstimator):
         n_clusters=4,
         clusterer=None,
         per_class=True,
-        sampling="oversample",
+        sampling="undersample",
         standardize=False,
         n_components=64,
         project_out=None,

@@ -413,7 +413,7 @@ def compare_methods(
     models["class_balanced"] = retrain(ClassBalancedSampler(random_state=random_state))
     # The random control keeps as many distinct rows as midlogit's curated set holds.
     models["random"] = retrain(
-        RandomSubsetSampler(np.unique(curated).size, random_state=random_state)
+        RandomSubsetSampler(n_samples=np.unique(curated).size, random_state=random_state)
     )
     models["error_set"] = retrain(
         ErrorSetSelector(estimator=FrozenEstimator(head), random_state=random_state)

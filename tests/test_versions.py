@@ -28,3 +28,16 @@ def test_scikit_learn_floor_honours_sample_weight_with_balanced_classes():
     from packaging.version import Version
 
     assert Version(_checker().floors()["scikit-learn"]) >= Version("1.7")
+
+
+def test_the_version_is_written_once():
+    import importlib.metadata
+    import re
+
+    import midlogit
+
+    text = (ROOT / "pyproject.toml").read_text()
+    project = text.split("[project]\n", 1)[1].split("\n[", 1)[0]
+    assert re.search(r"^version\s*=", project, re.MULTILINE) is None
+    assert 'dynamic = ["version"]' in project
+    assert importlib.metadata.version("midlogit") == midlogit.__version__
