@@ -89,16 +89,16 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
         ):
             raise ValueError(
                 "estimator must be a fitted classifier instance with decision_function or "
-                f"predict_proba (e.g. FrozenEstimator(head)), or None; got {estimator!r}."
+                f"predict_proba (e.g. embedder.head()), or None; got {estimator!r}."
             )
         try:
             check_is_fitted(estimator)
         except NotFittedError as exc:
             raise NotFittedError(
-                f"estimator {type(estimator).__name__} is not fitted. Pass a fitted "
-                "classifier wrapped in sklearn.frozen.FrozenEstimator (so that cloning, "
-                "as GridSearchCV does, keeps it fitted), or estimator=None for "
-                "out-of-fold logits."
+                f"estimator {type(estimator).__name__} is not fitted. Pass a frozen "
+                "classifier: embedder.head(), or a model fitted elsewhere wrapped in "
+                "sklearn.frozen.FrozenEstimator (so that cloning, as GridSearchCV does, "
+                "keeps it fitted), or estimator=None for out-of-fold logits."
             ) from exc
         classes = np.asarray(estimator.classes_)
         unknown = np.setdiff1d(np.unique(y), classes)
@@ -153,9 +153,9 @@ class LogitBandSelector(SamplerMixin, BaseEstimator):
     ----------
     estimator : fitted classifier or None, default=None
         Gives the logits through ``decision_function`` — typically the backbone's own
-        head (see :meth:`midlogit.backbones.SkorchEmbedder.head`). Wrap it in
-        :class:`sklearn.frozen.FrozenEstimator` so cloning keeps it fitted. ``None``
-        uses out-of-fold logistic regression, so training rows do not get
+        head (:meth:`midlogit.backbones.SkorchEmbedder.head`, frozen already); wrap a
+        model fitted elsewhere in :class:`sklearn.frozen.FrozenEstimator` so cloning
+        keeps it fitted. ``None`` uses out-of-fold logistic regression, so training rows do not get
         over-confident logits.
     band_center : float or "auto", default=0.5
         Centre of the band, in quantiles of the logit. ``"auto"``: 1 minus the share of
