@@ -106,7 +106,8 @@ def compare_methods(
         Choose midlogit's setting by worst-group accuracy on the validation half, with
         ``groups`` (the protocol of JTT and AFR), instead of with no group labels.
     **search_params
-        Passed to :func:`~midlogit.recipes.midlogit_search` (``scoring``, ``selector_params``, ...).
+        Passed to :func:`~midlogit.recipes.midlogit_search` (``scoring``,
+        ``selector_params``, ...).
 
     Returns
     -------
