@@ -44,23 +44,30 @@ VARIANTS = {
     "band per class": {"selector_params": {"within_class": True}},
     "undersample the cells": {"sampling": "undersample"},
     "uniform balancing over clusters, oversampled (previous recipe)": {
-        "balance": "clusters", "sampling": "oversample"},
-    "one cluster per class selected (highest error rate)": {
-        "clusterer_params": {"n_selected": 1}},
+        "balance": "clusters",
+        "sampling": "oversample",
+    },
+    "one cluster per class selected (highest error rate)": {"clusterer_params": {"n_selected": 1}},
     "select clusters at error rate >= 0.5": {"clusterer_params": {"min_error_rate": 0.5}},
     "project out the head's directions": {"project_out_head": True},
     "cluster standardised embeddings": {"clusterer_params": {"standardize": True}},
     "worst-class scoring": {"scoring": "worst_class"},
     "L1 head averaged over 10 balanced subsamples": {
-        "retrainer_params": {"penalty": "l1", "C": 0.3, "n_subsamples": 10}},
+        "retrainer_params": {"penalty": "l1", "C": 0.3, "n_subsamples": 10}
+    },
 }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--datasets", nargs="*", default=["gaussians", "tabular3", "digits"],
-                        choices=list(TASKS), help="tasks of bench_quality.py")
+    parser.add_argument(
+        "--datasets",
+        nargs="*",
+        default=["gaussians", "tabular3", "digits"],
+        choices=list(TASKS),
+        help="tasks of bench_quality.py",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -70,23 +77,41 @@ def main(argv=None):
         for seed in range(args.seeds):
             start = time.perf_counter()
             E, held, E_test, test, head = embed(dataset, seed, args.quick)
-            reference = compare_methods(E, held.target, E_test, test.target, test.groups,
-                                        head=head, groups=held.groups, random_state=seed)
+            reference = compare_methods(
+                E,
+                held.target,
+                E_test,
+                test.target,
+                test.groups,
+                head=head,
+                groups=held.groups,
+                random_state=seed,
+            )
             for name in ("erm", "error_set", "dfr"):
-                rows.append({"dataset": dataset, "seed": seed, "variant": f"[{name}]",
-                             "wga": reference.methods[name]["worst_group_accuracy"],
-                             "acc": reference.methods[name]["mean_accuracy"]})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "seed": seed,
+                        "variant": f"[{name}]",
+                        "wga": reference.methods[name]["worst_group_accuracy"],
+                        "acc": reference.methods[name]["mean_accuracy"],
+                    }
+                )
             for variant, change in VARIANTS.items():
                 params = {**BASE, **change}
                 search = midlogit_search(head, y=held.target, random_state=seed, **params)
                 search.fit(E, held.target)
                 y_pred = search.predict(E_test)
-                rows.append({
-                    "dataset": dataset, "seed": seed, "variant": variant,
-                    "wga": worst_group_accuracy(test.target, y_pred, groups=test.groups),
-                    "acc": float(np.mean(y_pred == test.target)),
-                    "params": search_choice(search),
-                })
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "seed": seed,
+                        "variant": variant,
+                        "wga": worst_group_accuracy(test.target, y_pred, groups=test.groups),
+                        "acc": float(np.mean(y_pred == test.target)),
+                        "params": search_choice(search),
+                    }
+                )
             print(f"{dataset} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -104,10 +129,12 @@ def main(argv=None):
     table = "\n".join(lines)
     sizes = " (quick sizes)" if args.quick else ""
     biases = ", ".join(f"{d} {TASKS[d][1]}" for d in datasets)
-    note = (f"Bias {biases}; {args.seeds} seed(s) each{sizes}; "
-            "worst-group (WGA) and mean accuracy on the unbiased test split, mean over seeds. "
-            "Rows in brackets are references: ERM's own head, the JTT-style error set and DFR "
-            "(which uses group labels).")
+    note = (
+        f"Bias {biases}; {args.seeds} seed(s) each{sizes}; "
+        "worst-group (WGA) and mean accuracy on the unbiased test split, mean over seeds. "
+        "Rows in brackets are references: ERM's own head, the JTT-style error set and DFR "
+        "(which uses group labels)."
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ablation.md").write_text(f"# Ablation of midlogit's choices\n\n{note}\n\n{table}\n")

@@ -108,16 +108,21 @@ def measure_search(n, epochs, cache, threads, seed):
         ConvNet,
         cache_info,
         clear_cache,
-        make_midlogit_pipeline,
         make_net,
     )
     from midlogit.datasets import make_biased_dsprites
+    from midlogit.recipes import make_midlogit_pipeline
 
     data = make_biased_dsprites(n, bias=0.9, image_size=64, random_state=seed)
     X, y = data.data, data.target
-    net = make_net(ConvNet(), max_epochs=epochs, batch_size=128, random_state=seed,
-                   reset_parameters=True,
-                   verbose=0)
+    net = make_net(
+        ConvNet(),
+        max_epochs=epochs,
+        batch_size=128,
+        random_state=seed,
+        reset_parameters=True,
+        verbose=0,
+    )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net.fit(X, y)
@@ -161,7 +166,10 @@ def measure_search(n, epochs, cache, threads, seed):
 def run_worker(spec, timeout=3600):
     done = subprocess.run(
         [sys.executable, __file__, "--worker", json.dumps(spec)],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if done.returncode:
         sys.stderr.write(done.stderr)
@@ -202,7 +210,8 @@ def report(results):
         "average (1 min) during each measurement is listed; 2.0 would mean both cores "
         "busy with this benchmark alone.",
         "Produced by `python benchmarks/bench_backbones.py"
-        + (" --quick" if results["quick"] else "") + "`.",
+        + (" --quick" if results["quick"] else "")
+        + "`.",
         "",
         "## Throughput of `SkorchEmbedder.transform` (ConvNet, 1 × 64 × 64, CPU)",
         "",
@@ -226,8 +235,9 @@ def report(results):
     key_s = np.median([row["weights_key_s"] for row in results["throughput"]])
     best = max(results["throughput"], key=lambda row: row["rows_per_s"])
     by_threads = {
-        threads: max(row["rows_per_s"] for row in results["throughput"]
-                     if row["torch_threads"] == threads)
+        threads: max(
+            row["rows_per_s"] for row in results["throughput"] if row["torch_threads"] == threads
+        )
         for threads in sorted({row["torch_threads"] for row in results["throughput"]})
     }
     lines += [
@@ -236,8 +246,7 @@ def report(results):
         f"{hash_s:.3f} s ({first['n'] / hash_s:,.0f} rows/s, "
         f"{hash_s / best['median_s']:.1%} of the fastest forward pass above); "
         f"fingerprinting the weights takes {key_s * 1000:.1f} ms per call. Best rows/s "
-        "by torch threads: "
-        + ", ".join(f"{t}: {r:,.0f}" for t, r in by_threads.items()) + ".",
+        "by torch threads: " + ", ".join(f"{t}: {r:,.0f}" for t, r in by_threads.items()) + ".",
         "",
         "## 3 × 3 grid search, 3 folds, over `make_midlogit_pipeline(net)`",
         "",
@@ -292,20 +301,46 @@ def main():
 
     n_embed, n_search, epochs = (512, 300, 1) if args.quick else (4096, 1500, 3)
     repeats = 2 if args.quick else args.repeats
-    results = {"machine": machine_info(), "quick": args.quick, "epochs": epochs,
-               "throughput": [], "search": []}
+    results = {
+        "machine": machine_info(),
+        "quick": args.quick,
+        "epochs": epochs,
+        "throughput": [],
+        "search": [],
+    }
     for threads in (2, 1):
         for batch_size in BATCH_SIZES:
-            row = run_worker({"kind": "throughput", "n": n_embed, "batch_size": batch_size,
-                              "threads": threads, "repeats": repeats, "seed": args.seed})
-            print(f"batch {batch_size}, {threads} threads: {row['rows_per_s']:,.0f} rows/s, "
-                  f"{row['extra_mb']:.0f} MB", flush=True)
+            row = run_worker(
+                {
+                    "kind": "throughput",
+                    "n": n_embed,
+                    "batch_size": batch_size,
+                    "threads": threads,
+                    "repeats": repeats,
+                    "seed": args.seed,
+                }
+            )
+            print(
+                f"batch {batch_size}, {threads} threads: {row['rows_per_s']:,.0f} rows/s, "
+                f"{row['extra_mb']:.0f} MB",
+                flush=True,
+            )
             results["throughput"].append(row)
     for cache in (False, True):
-        row = run_worker({"kind": "search", "n": n_search, "epochs": epochs,
-                          "cache": cache, "threads": 1, "seed": args.seed})
-        print(f"grid search, cache={cache}: {row['rows_computed']:,} rows, "
-              f"{row['seconds']:.1f} s", flush=True)
+        row = run_worker(
+            {
+                "kind": "search",
+                "n": n_search,
+                "epochs": epochs,
+                "cache": cache,
+                "threads": 1,
+                "seed": args.seed,
+            }
+        )
+        print(
+            f"grid search, cache={cache}: {row['rows_computed']:,} rows, {row['seconds']:.1f} s",
+            flush=True,
+        )
         results["search"].append(row)
     text = report(results)
     if not args.quick:

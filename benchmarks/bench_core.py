@@ -132,9 +132,7 @@ class DFRHead:
         self.progress = progress
 
     def _l1_fit(self, E, y, rows, C, seed, stage):
-        model = LogisticRegression(
-            l1_ratio=1.0, C=C, solver="liblinear", random_state=seed
-        )
+        model = LogisticRegression(l1_ratio=1.0, C=C, solver="liblinear", random_state=seed)
         start = time.perf_counter()
         model.fit(self.scaler_.transform(E[rows]), y[rows])
         if self.progress:
@@ -200,9 +198,7 @@ def measure(method, n, d, repeats, seed, budget):
     E, y, groups = make_embeddings(n, d, bias=BIAS, seed=seed)
     head = fit_head(E, y) if method == "midlogit" else None
     runs = []
-    while not runs or (
-        len(runs) < repeats and sum(run["seconds"] for run in runs) < budget
-    ):
+    while not runs or (len(runs) < repeats and sum(run["seconds"] for run in runs) < budget):
         steps = {}
         if method == "midlogit":
             model = make_midlogit(head, seed)
@@ -217,14 +213,16 @@ def measure(method, n, d, repeats, seed, budget):
             model.fit(*fit_args)
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         extra_mb = peak.mb
-        runs.append({
-            "seconds": seconds,
-            "cpu_seconds": cpu,
-            "extra_mb": extra_mb,
-            "steps": steps,
-            "load_before": load,
-            "load_after": os.getloadavg()[0],
-        })
+        runs.append(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "extra_mb": extra_mb,
+                "steps": steps,
+                "load_before": load,
+                "load_after": os.getloadavg()[0],
+            }
+        )
     result = {
         "method": method,
         "n": n,
@@ -278,13 +276,10 @@ def run_worker(method, n, d, repeats, seed, budget, timeout, source=None):
     installed one). Returns the measurement, or ``{"stopped": progress}`` when it ran
     out of time (``progress`` holds the DFR fits that had finished).
     """
-    spec = {"method": method, "n": n, "d": d, "repeats": repeats, "seed": seed,
-            "budget": budget}
+    spec = {"method": method, "n": n, "d": d, "repeats": repeats, "seed": seed, "budget": budget}
     env = dict(os.environ)
     if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(source), *filter(None, [env.get("PYTHONPATH")])]
-        )
+        env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
     try:
         done = subprocess.run(
             [sys.executable, __file__, "--worker", json.dumps(spec)],
@@ -324,12 +319,17 @@ def prepare_source(choice, folder):
             raise SystemExit(f"--source {choice}: no midlogit package in that folder")
         return folder, f"copy in {folder}"
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
-        text=True, check=True,
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", "HEAD", "midlogit"], cwd=repo,
-        capture_output=True, check=True,
+        ["git", "archive", "--format=tar", "HEAD", "midlogit"],
+        cwd=repo,
+        capture_output=True,
+        check=True,
     ).stdout
     archive_path = Path(folder) / "midlogit.tar"
     archive_path.write_bytes(archive)
@@ -346,9 +346,10 @@ def extrapolate_dfr(progress):
     subsample is twice as large).
     """
     # the records of the last fit only (elapsed restarts at every fit)
-    restarts = [i for i in range(1, len(progress))
-                if progress[i]["elapsed"] < progress[i - 1]["elapsed"]]
-    progress = progress[restarts[-1]:] if restarts else progress
+    restarts = [
+        i for i in range(1, len(progress)) if progress[i]["elapsed"] < progress[i - 1]["elapsed"]
+    ]
+    progress = progress[restarts[-1] :] if restarts else progress
     done = {"tune": [], "refit": []}
     for record in progress:
         done[record["stage"]].append(record["seconds"])
@@ -412,16 +413,18 @@ def write_report(results, info, out, args):
     by_key = {(r["method"], r["n"], r["d"]): r for r in results["measured"]}
     sizes = results["sizes"]
     settings = {
-        json.dumps(r["settings"], sort_keys=True)
-        for r in results["measured"] if "settings" in r
+        json.dumps(r["settings"], sort_keys=True) for r in results["measured"] if "settings" in r
     }
-    settings = "; ".join(
-        ", ".join(
-            f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
-            for name, params in json.loads(text).items()
+    settings = (
+        "; ".join(
+            ", ".join(
+                f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+                for name, params in json.loads(text).items()
+            )
+            for text in sorted(settings)
         )
-        for text in sorted(settings)
-    ) or "-"
+        or "-"
+    )
     lines = [
         "# Core speed and memory: band -> cluster -> retrain vs. DFR",
         "",
@@ -480,8 +483,7 @@ def write_report(results, info, out, args):
             cells.append("-")
         for s in (m, f):
             cells.append(
-                f"{s['extra_mb']:,.0f} ({_peak_ratio(matrix_mb, s['extra_mb']):.2f})"
-                if s else "-"
+                f"{s['extra_mb']:,.0f} ({_peak_ratio(matrix_mb, s['extra_mb']):.2f})" if s else "-"
             )
         cells.append(f"{max(s['load'] for s in (m, f) if s):.1f}" if m or f else "-")
         lines.append("| " + " | ".join(cells) + " |")
@@ -576,18 +578,25 @@ def run_all(args, sizes, source):
             # a run may start just before the budget is spent; data generation is extra
             timeout = limit + (args.budget if repeats > 1 else 0.0) + 120.0
             start = time.perf_counter()
-            result = run_worker(
-                method, n, d, repeats, args.seed, args.budget, timeout, source
-            )
+            result = run_worker(method, n, d, repeats, args.seed, args.budget, timeout, source)
             wall = time.perf_counter() - start
             if "stopped" in result:
                 estimate = extrapolate_dfr(result["stopped"]) if method == "dfr" else None
-                results["stopped"].append({
-                    "method": method, "n": n, "d": d, "after_s": wall,
-                    "progress": result["stopped"], "extrapolated_s": estimate,
-                })
-                print(f"{method:8s} n={n:>8,} d={d:>5}: stopped after {wall:.0f} s "
-                      f"(extrapolated fit {estimate} s)", flush=True)
+                results["stopped"].append(
+                    {
+                        "method": method,
+                        "n": n,
+                        "d": d,
+                        "after_s": wall,
+                        "progress": result["stopped"],
+                        "extrapolated_s": estimate,
+                    }
+                )
+                print(
+                    f"{method:8s} n={n:>8,} d={d:>5}: stopped after {wall:.0f} s "
+                    f"(extrapolated fit {estimate} s)",
+                    flush=True,
+                )
                 continue
             if source is not None and not Path(result["midlogit_file"]).is_relative_to(source):
                 raise RuntimeError(
@@ -607,29 +616,57 @@ def run_all(args, sizes, source):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=parse_sizes, default=None,
-                        help=f"comma-separated NxD (default {FULL_SIZES})")
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        help=f"comma-separated NxD (default {FULL_SIZES})",
+    )
     parser.add_argument("--quick", action="store_true", help=f"smoke run at {QUICK_SIZES}")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="markdown report (default results/core.md, "
-                        "results/core_quick.md with --quick); raw numbers go beside it as .json")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per size; the median is reported")
-    parser.add_argument("--budget", type=float, default=120.0,
-                        help="no further run of a size once its runs took this many seconds")
-    parser.add_argument("--single-run-above", type=float, default=1e8,
-                        help="sizes with n*d above this are run once")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="markdown report (default results/core.md, "
+        "results/core_quick.md with --quick); raw numbers go beside it as .json",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per size; the median is reported"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=120.0,
+        help="no further run of a size once its runs took this many seconds",
+    )
+    parser.add_argument(
+        "--single-run-above",
+        type=float,
+        default=1e8,
+        help="sizes with n*d above this are run once",
+    )
     parser.add_argument("--methods", default="midlogit,dfr")
-    parser.add_argument("--dfr-timeout", type=float, default=600.0,
-                        help="seconds before a DFR run is stopped (its time is then "
-                        "extrapolated from the fits it finished)")
-    parser.add_argument("--midlogit-timeout", type=float, default=1800.0,
-                        help="seconds before a midlogit run is stopped")
+    parser.add_argument(
+        "--dfr-timeout",
+        type=float,
+        default=600.0,
+        help="seconds before a DFR run is stopped (its time is then "
+        "extrapolated from the fits it finished)",
+    )
+    parser.add_argument(
+        "--midlogit-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds before a midlogit run is stopped",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--source", default="head",
-                        help="midlogit to measure: 'head' (the package as committed, the "
-                        "default), 'worktree' (as installed) or a folder holding a "
-                        "midlogit package")
+    parser.add_argument(
+        "--source",
+        default="head",
+        help="midlogit to measure: 'head' (the package as committed, the "
+        "default), 'worktree' (as installed) or a folder holding a "
+        "midlogit package",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

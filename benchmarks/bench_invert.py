@@ -136,8 +136,9 @@ def machine():
     model = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as fh:
-            model = next(line.split(":", 1)[1].strip() for line in fh
-                         if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return {
@@ -211,11 +212,18 @@ def main(argv=None):
         ours = [(str(e.formula), e.auc) for e in lab.explanations_[u]]
         same = [r[0] for r in ref] == [o[0] for o in ours]
         diff = max(abs(r[1] - o[1]) for r, o in zip(ref, ours)) if same else float("nan")
-        base_rows.append({"unit": u, "seconds": dt, "cpu_seconds": dc, "scored": scored,
-                          "same": same,
-                          "max_auc_diff": diff, "best": ours[0][0]})
-        print(f"baseline unit {u}: {dt:.1f} s, {scored} candidates, identical={same}",
-              flush=True)
+        base_rows.append(
+            {
+                "unit": u,
+                "seconds": dt,
+                "cpu_seconds": dc,
+                "scored": scored,
+                "same": same,
+                "max_auc_diff": diff,
+                "best": ours[0][0],
+            }
+        )
+        print(f"baseline unit {u}: {dt:.1f} s, {scored} candidates, identical={same}", flush=True)
 
     med = {j: float(np.median(t)) for j, t in runs.items()}
     per_unit = {j: 1000 * m / args.units for j, m in med.items()}
@@ -223,8 +231,14 @@ def main(argv=None):
     base_s = float(np.median([r["seconds"] for r in base_rows]))
     base_cpu = float(np.median([r["cpu_seconds"] for r in base_rows]))
     result = {
-        "sizes": {"n": args.n, "concepts": K, "units": args.units, "L": args.max_length,
-                  "B": args.beam_size, "nnz_per_row": C.nnz / args.n},
+        "sizes": {
+            "n": args.n,
+            "concepts": K,
+            "units": args.units,
+            "L": args.max_length,
+            "B": args.beam_size,
+            "nnz_per_row": C.nnz / args.n,
+        },
         "machine": info,
         "fit_seconds": {str(j): t for j, t in runs.items()},
         "fit_cpu_seconds": {str(j): t for j, t in cpus.items()},
@@ -261,8 +275,7 @@ def report(r, args):
         f"at start {', '.join(f'{x:.2f}' for x in m['load_average_at_start'])} (the "
         "machine is shared, so single runs vary).",
         "",
-        "| ConceptLabeler | wall runs (s) | CPU runs (s) | median layer (s) | "
-        "median ms / unit |",
+        "| ConceptLabeler | wall runs (s) | CPU runs (s) | median layer (s) | median ms / unit |",
         "|---|---|---|---|---|",
     ]
     for j in ("1", "2"):
@@ -282,8 +295,7 @@ def report(r, args):
         "(re-sorting the activations), single-threaded, complete search on "
         f"{len(b)} unit(s):",
         "",
-        "| unit | wall s | CPU s | candidates scored | same explanations | max AUC diff "
-        "| best |",
+        "| unit | wall s | CPU s | candidates scored | same explanations | max AUC diff | best |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in b:

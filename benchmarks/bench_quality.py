@@ -79,8 +79,9 @@ def embed(task, seed, quick):
     bias = TASKS[task][1]
     splits = load_demo_data(dataset, bias=bias or 0.0, seed=seed, quick=quick)
     pretrained = "scratch" not in TASKS[task][0]
-    embedder = make_backbone(dataset, splits["train"], seed=seed, quick=quick,
-                             pretrained=pretrained)
+    embedder = make_backbone(
+        dataset, splits["train"], seed=seed, quick=quick, pretrained=pretrained
+    )
     embedder.fit(splits["train"].data, splits["train"].target)
     held, test = splits["heldout"], splits["test"]
     E, E_test = embedder.transform(held.data), embedder.transform(test.data)
@@ -101,13 +102,21 @@ def run_one(task, seed, quick, search_params=None):
     E, held, E_test, test, head = embed(task, seed, quick)
     y, groups = held.target, held.groups
     comparison = compare_methods(
-        E, y, E_test, test.target, test.groups, head=head, groups=groups, random_state=seed,
+        E,
+        y,
+        E_test,
+        test.target,
+        test.groups,
+        head=head,
+        groups=groups,
+        random_state=seed,
         **search_params,
     )
     methods = comparison.methods
     # the same search, its grid scored by the validation half's group labels
-    search = midlogit_search(head, y=y, scoring="worst_group", groups=groups, random_state=seed,
-                             **search_params)
+    search = midlogit_search(
+        head, y=y, scoring="worst_group", groups=groups, random_state=seed, **search_params
+    )
     search.fit(E, y)
     chosen = scored(search.best_estimator_, E_test, test)
     rows, weight = curated_rows(search.best_estimator_)
@@ -121,17 +130,30 @@ def run_one(task, seed, quick, search_params=None):
     # test WGA of every grid point of the label-free search (reported, never used)
     label_free = comparison.midlogit_search
     grid = []
-    for params, score in zip(label_free.cv_results_["params"],
-                             label_free.cv_results_["mean_test_score"]):
+    for params, score in zip(
+        label_free.cv_results_["params"], label_free.cv_results_["mean_test_score"]
+    ):
         if np.isfinite(score):
             model = clone(label_free.estimator).set_params(**params).fit(E, y)
             grid.append(scored(model, E_test, test)["worst_group_accuracy"])
-    return {"task": task, "seed": seed, "seconds": round(time.perf_counter() - start, 1),
-            "methods": methods, "grid_test_wga": grid}
+    return {
+        "task": task,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start, 1),
+        "methods": methods,
+        "grid_test_wga": grid,
+    }
 
 
-ORDER = ["erm", "midlogit", "midlogit_groups_choose", "class_balanced", "random",
-         "error_set", "dfr"]
+ORDER = [
+    "erm",
+    "midlogit",
+    "midlogit_groups_choose",
+    "class_balanced",
+    "random",
+    "error_set",
+    "dfr",
+]
 
 
 def summarise(runs):
@@ -144,9 +166,12 @@ def summarise(runs):
         task_runs = sorted(by_task[task], key=lambda r: r["seed"])
         description, bias = TASKS[task]
         proportions = "Waterbirds' group proportions" if bias is None else f"bias {bias}"
-        lines += [f"### {task}: {description}, {proportions} ({len(task_runs)} seeds)", "",
-                  "| method | labels used | worst-group acc. | mean acc. | minority share |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"### {task}: {description}, {proportions} ({len(task_runs)} seeds)",
+            "",
+            "| method | labels used | worst-group acc. | mean acc. | minority share |",
+            "|---|---|---|---|---|",
+        ]
         stats = {}
         for name in ORDER:
             values = [r["methods"][name] for r in task_runs if name in r["methods"]]
@@ -157,31 +182,45 @@ def summarise(runs):
             shares = [v.get("minority_share") for v in values]
             share = "–" if None in shares else f"{np.mean(shares):.2f}"
             stats[name] = (wga.mean(), acc.mean())
-            lines.append(f"| {name} | {values[0]['labels_used']} | {wga.mean():.3f} ± "
-                         f"{wga.std():.3f} | {acc.mean():.3f} ± {acc.std():.3f} | {share} |")
+            lines.append(
+                f"| {name} | {values[0]['labels_used']} | {wga.mean():.3f} ± "
+                f"{wga.std():.3f} | {acc.mean():.3f} ± {acc.std():.3f} | {share} |"
+            )
         grid = np.concatenate([r["grid_test_wga"] for r in task_runs])
-        lines += ["", f"Test WGA over the label-free grid ({grid.size} fits over all seeds; "
-                  f"reported, not used to choose): median {np.median(grid):.3f}, "
-                  f"min {grid.min():.3f}, max {grid.max():.3f}.", ""]
-        for name, label in (("midlogit", "label-free"),
-                            ("midlogit_groups_choose", "groups choose")):
+        lines += [
+            "",
+            f"Test WGA over the label-free grid ({grid.size} fits over all seeds; "
+            f"reported, not used to choose): median {np.median(grid):.3f}, "
+            f"min {grid.min():.3f}, max {grid.max():.3f}.",
+            "",
+        ]
+        for name, label in (
+            ("midlogit", "label-free"),
+            ("midlogit_groups_choose", "groups choose"),
+        ):
             shown = "; ".join(_choice(r["methods"][name]["params"]) for r in task_runs)
             lines += [f"Choices ({label}), by seed: {shown}.", ""]
         verdicts.append(_verdict(task, stats))
     header = [
-        "## Targets for label-free midlogit", "",
+        "## Targets for label-free midlogit",
+        "",
         f"Where DFR beats ERM by at least {DFR_GAIN}: WGA at least {ABOVE_ERROR_SET} above the "
         f"error set and {ABOVE_ERM} above ERM, within {GAP_TO_DFR} of DFR, and mean accuracy "
-        f"within {MEAN_GAP_TO_DFR} of DFR (means over seeds).", "",
+        f"within {MEAN_GAP_TO_DFR} of DFR (means over seeds).",
+        "",
         "| task | DFR − ERM | vs error set | vs ERM | vs DFR | mean acc. vs DFR | met |",
-        "|---|---|---|---|---|---|---|", *verdicts, "",
+        "|---|---|---|---|---|---|---|",
+        *verdicts,
+        "",
     ]
     return "\n".join(header + lines)
 
 
 def _choice(c):
-    return (f"{c['retrain_from']}, band {c['band_width']}, {c['n_clusters']} clusters, "
-            f"{c.get('sampling')}" + (", head projected out" if c.get("project_out_head") else ""))
+    return (
+        f"{c['retrain_from']}, band {c['band_width']}, {c['n_clusters']} clusters, "
+        f"{c.get('sampling')}" + (", head projected out" if c.get("project_out_head") else "")
+    )
 
 
 def _verdict(task, stats):
@@ -189,25 +228,37 @@ def _verdict(task, stats):
     (err, _), (dfr, dfr_acc) = stats["error_set"], stats["dfr"]
     if dfr - erm < DFR_GAIN:
         return f"| {task} | {dfr - erm:+.3f} | – | – | – | – | not applicable |"
-    met = (mid - err >= ABOVE_ERROR_SET and mid - erm >= ABOVE_ERM and dfr - mid <= GAP_TO_DFR
-           and dfr_acc - mid_acc <= MEAN_GAP_TO_DFR)
-    return (f"| {task} | {dfr - erm:+.3f} | {mid - err:+.3f} | {mid - erm:+.3f} | "
-            f"{mid - dfr:+.3f} | {mid_acc - dfr_acc:+.3f} | {'yes' if met else '**no**'} |")
+    met = (
+        mid - err >= ABOVE_ERROR_SET
+        and mid - erm >= ABOVE_ERM
+        and dfr - mid <= GAP_TO_DFR
+        and dfr_acc - mid_acc <= MEAN_GAP_TO_DFR
+    )
+    return (
+        f"| {task} | {dfr - erm:+.3f} | {mid - err:+.3f} | {mid - erm:+.3f} | "
+        f"{mid - dfr:+.3f} | {mid_acc - dfr_acc:+.3f} | {'yes' if met else '**no**'} |"
+    )
 
 
 def write_results(runs, out, quick):
     out.mkdir(parents=True, exist_ok=True)
     stem = "quality-quick" if quick else "quality"
     (out / f"{stem}.json").write_text(json.dumps(runs, indent=1))
-    machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-               f"torch threads, Python {platform.python_version()}, torch {torch.__version__}, "
-               f"scikit-learn {sklearn.__version__}")
-    text = "\n".join([
-        "# Quality benchmark: worst-group and mean test accuracy", "",
-        f"Machine: {machine}. Produced by `python benchmarks/bench_quality.py"
-        f"{' --quick' if quick else ''}`; test splits are unbiased; mean ± std over seeds.",
-        "", summarise(runs),
-    ])
+    machine = (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        f"torch threads, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"scikit-learn {sklearn.__version__}"
+    )
+    text = "\n".join(
+        [
+            "# Quality benchmark: worst-group and mean test accuracy",
+            "",
+            f"Machine: {machine}. Produced by `python benchmarks/bench_quality.py"
+            f"{' --quick' if quick else ''}`; test splits are unbiased; mean ± std over seeds.",
+            "",
+            summarise(runs),
+        ]
+    )
     (out / f"{stem}.md").write_text(text + "\n")
     return text
 
@@ -216,15 +267,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small data, 1 seed")
-    parser.add_argument("--tasks", nargs="*", default=None, choices=list(TASKS),
-                        help="tasks to run (default: all)")
+    parser.add_argument(
+        "--tasks", nargs="*", default=None, choices=list(TASKS), help="tasks to run (default: all)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--project-out-head", choices=["true", "false"], default=None,
-                        help="override midlogit_search's project_out_head (an ablation)")
-    parser.add_argument("--band-center", type=float, default=None,
-                        help="override the band centre of midlogit's selector (an ablation)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 is fastest on a shared 2-core machine)")
+    parser.add_argument(
+        "--project-out-head",
+        choices=["true", "false"],
+        default=None,
+        help="override midlogit_search's project_out_head (an ablation)",
+    )
+    parser.add_argument(
+        "--band-center",
+        type=float,
+        default=None,
+        help="override the band centre of midlogit's selector (an ablation)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 is fastest on a shared 2-core machine)",
+    )
     args = parser.parse_args(argv)
     tasks = args.tasks or list(TASKS)
     if args.quick and not args.tasks:

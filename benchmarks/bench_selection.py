@@ -114,10 +114,20 @@ def run_one(task, seed, cache):
             scores = validation_scores(y[val_rows], val_pred, head_pred, groups[val_rows])
             settings.append({"scores": scores, "decision": decision, "classes": full.classes_})
     # DFR and the error set on the same embeddings (a one-setting midlogit grid beside)
-    baselines = compare_methods(E, y, data["E_test"], data["y_test"], data["groups_test"],
-                                head=head, groups=groups, random_state=seed,
-                                band_widths=(1.0,), n_clusters=(4,), retrain_from="band",
-                                sampling="weight")
+    baselines = compare_methods(
+        E,
+        y,
+        data["E_test"],
+        data["y_test"],
+        data["groups_test"],
+        head=head,
+        groups=groups,
+        random_state=seed,
+        band_widths=(1.0,),
+        n_clusters=(4,),
+        retrain_from="band",
+        sampling="weight",
+    )
     return summarise_run(task, seed, settings, data, baselines.methods)
 
 
@@ -166,8 +176,9 @@ def band_shares(data, widths=(0.2, 0.4, 0.6)):
     counter = groups % np.unique(y).size != y
     out = {}
     for width in widths:
-        band = LogitBandSelector(estimator=FrozenEstimator(head), band_center="auto",
-                                 band_width=width, random_state=0).fit(data["E"], y)
+        band = LogitBandSelector(
+            estimator=FrozenEstimator(head), band_center="auto", band_width=width, random_state=0
+        ).fit(data["E"], y)
         out[str(width)] = float(counter[band.support_].mean() / counter.mean())
     return out
 
@@ -197,10 +208,15 @@ def report(runs):
         lines.append(row(name, lambda r, name=name: r["rules"][name]))
     for name in ("grid_median", "grid_max", "error_set", "dfr"):
         lines.append(row(name, lambda r, name=name: r[name]))
-    lines += ["", "Counterexample share of the band (centre 'auto', the library default) over "
-              "the base share of the held-out rows; the curation issue's target is 2 at "
-              "width 0.4.", "", "| band width | " + " | ".join(tasks) + " | mean |",
-              "|---" * (len(tasks) + 2) + "|"]
+    lines += [
+        "",
+        "Counterexample share of the band (centre 'auto', the library default) over "
+        "the base share of the held-out rows; the curation issue's target is 2 at "
+        "width 0.4.",
+        "",
+        "| band width | " + " | ".join(tasks) + " | mean |",
+        "|---" * (len(tasks) + 2) + "|",
+    ]
     for width in ("0.2", "0.4", "0.6"):
         lines.append(row(width, lambda r, width=width: r["band_shares"][width]))
     seeds = {t: sorted(r["seed"] for r in runs if r["task"] == t) for t in tasks}
@@ -225,8 +241,9 @@ def main():
     runs = json.loads(path.read_text()) if path.exists() else []
     for run in runs:
         if "band_shares" not in run:
-            run["band_shares"] = band_shares(cached_embeddings(run["task"], run["seed"],
-                                                               args.cache))
+            run["band_shares"] = band_shares(
+                cached_embeddings(run["task"], run["seed"], args.cache)
+            )
     for task in args.tasks:
         runs = [r for r in runs if r["task"] != task]
         for seed in range(args.seeds):

@@ -44,8 +44,8 @@ _TORCH_NAMES = {
     "ConvNet",
     "MLP",
     "make_net",
-    "make_midlogit_pipeline",
 }
+_RECIPE_NAMES = {"make_midlogit_pipeline"}
 
 __all__ = [
     "Pipeline",
@@ -67,15 +67,17 @@ __all__ = [
     "worst_group_scorer",
     "worst_class_scorer",
     "make_pseudo_group_scorer",
-    *sorted(_TORCH_NAMES),
+    *sorted(_TORCH_NAMES | _RECIPE_NAMES),
 ]
 
 
 def __getattr__(name):
     if name in _TORCH_NAMES:
         return getattr(importlib.import_module(".backbones", __name__), name)
+    if name in _RECIPE_NAMES:
+        return getattr(importlib.import_module(".recipes", __name__), name)
     raise AttributeError(f"module 'midlogit' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | _TORCH_NAMES)
+    return sorted(set(globals()) | _TORCH_NAMES | _RECIPE_NAMES)

@@ -393,8 +393,8 @@ def _search_progress(head, y, verbose):
     from sklearn.model_selection import ParameterGrid
     from tqdm.auto import tqdm
 
-    from .comparison import midlogit_search
     from .metrics import make_pseudo_group_scorer
+    from .recipes import midlogit_search
 
     n_settings = len(ParameterGrid(midlogit_search(head).param_grid))
     bar = tqdm(total=n_settings, desc="midlogit search", unit="setting", disable=not verbose)

@@ -26,11 +26,11 @@ from midlogit.backbones import (
     SkorchEmbedder,
     cache_info,
     clear_cache,
-    make_midlogit_pipeline,
     make_net,
     set_cache_limit,
 )
 from midlogit.pipeline import make_pipeline
+from midlogit.recipes import make_midlogit_pipeline
 from midlogit.retraining import LastLayerRetrainer
 from midlogit.selection import LogitBandSelector
 

@@ -66,18 +66,32 @@ def test_unknown_dataset_is_rejected():
 
 
 def test_format_table_lists_every_method():
-    table = format_table(
-        {
-            name: {
-                "worst_group_accuracy": 0.1,
-                "mean_accuracy": 0.2,
-                "labels_used": "class",
-                "n_rows": 3,
-            }
-            for name in "ab"
-        }
-    )
-    assert table.count("\n") == 3
+    methods = {
+        "erm": {
+            "worst_group_accuracy": 0.125,
+            "mean_accuracy": 0.875,
+            "labels_used": "class (ERM)",
+            "n_rows": 0,
+        },
+        "dfr": {
+            "worst_group_accuracy": 0.5,
+            "mean_accuracy": 0.75,
+            "labels_used": "class + groups",
+            "n_rows": 42,
+        },
+    }
+    header, rule, *rows = format_table(methods).split("\n")
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells == ["method", "worst-group acc.", "mean acc.", "labels used", "rows"]
+    assert rule == "|---|---|---|---|---|"
+    assert len(rows) == len(methods)
+    for line, (name, row) in zip(rows, methods.items()):
+        method, worst, mean, labels, n_rows = (c.strip() for c in line.strip("|").split("|"))
+        assert method == name
+        assert float(worst) == round(row["worst_group_accuracy"], 3)
+        assert float(mean) == round(row["mean_accuracy"], 3)
+        assert labels == row["labels_used"]
+        assert int(n_rows) == row["n_rows"]
 
 
 def test_cli_demo_passes_its_options(tmp_path, monkeypatch):

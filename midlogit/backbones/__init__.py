@@ -11,6 +11,8 @@ its band on the ERM model's own logits, and :meth:`SkorchEmbedder.with_head` wri
 retrained head back into a copy of the net.
 
 This is the only midlogit package that imports torch and skorch at import time.
+:func:`~midlogit.recipes.make_midlogit_pipeline` moved to :mod:`midlogit.recipes`
+(the old name here still works, with a ``FutureWarning``).
 """
 
 # ruff: noqa: F401 -- the package re-exports; _net_key and _row_keys are kept for the
@@ -20,7 +22,6 @@ from ._cache import _net_key, _row_keys, cache_info, clear_cache, set_cache_limi
 from ._embedder import SkorchEmbedder
 from ._head import LinearHead
 from ._modules import MLP, ConvNet
-from ._pipeline import make_midlogit_pipeline
 from ._pretraining import (
     default_cache_dir,
     make_finetune_net,
@@ -35,7 +36,6 @@ __all__ = [
     "ConvNet",
     "MLP",
     "make_net",
-    "make_midlogit_pipeline",
     "cache_info",
     "clear_cache",
     "set_cache_limit",
@@ -46,3 +46,23 @@ __all__ = [
     "torch_threads",
     "default_cache_dir",
 ]
+
+
+def __getattr__(name):
+    # make_midlogit_pipeline moved to midlogit.recipes (it builds on selection,
+    # clustering and retraining, layers above this one); imported lazily, so that
+    # importing the backbones never imports the layers above them.
+    if name == "make_midlogit_pipeline":
+        import warnings
+
+        from ..recipes import make_midlogit_pipeline
+
+        warnings.warn(
+            "midlogit.backbones.make_midlogit_pipeline moved to "
+            "midlogit.recipes.make_midlogit_pipeline; import it from there. The old "
+            "path will be removed in a future release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return make_midlogit_pipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -101,7 +101,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    make_midlogit_pipeline : the curation pipeline on a frozen embedder.
+    midlogit.recipes.make_midlogit_pipeline : the curation pipeline on a frozen embedder.
 
     Examples
     --------
