@@ -119,7 +119,7 @@ class SkorchEmbedder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(
-        self, net=None, layer=None, frozen=False, batch_size=256, cache=True, random_state=None
+        self, net=None, *, layer=None, frozen=False, batch_size=256, cache=True, random_state=None
     ):
         self.net = net
         self.layer = layer

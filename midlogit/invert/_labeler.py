@@ -117,6 +117,7 @@ class ConceptLabeler(BaseEstimator):
 
     def __init__(
         self,
+        *,
         max_length=3,
         beam_size=3,
         min_fraction=0.0,
