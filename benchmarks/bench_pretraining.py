@@ -12,7 +12,7 @@ splits of ``midlogit.demo.load_demo_data``) and the Waterbirds-like task
 rows drawn in the same proportions, 4,795 of them; 4,000 group-balanced test rows).
 
 For every (task, seed, fine-tune): the ERM head's worst-group (WGA) and mean test
-accuracy; DFR with group labels on the held-out embeddings (``comparison._dfr``: C by
+accuracy; DFR with group labels on the held-out embeddings (``baselines.fit_dfr``: C by
 WGA on a validation half, 20 group-balanced refits); the minority share of the
 mid-range band (``LogitBandSelector`` at ``band_width=0.4`` on the ERM head's logits,
 the library default band, and the same band per class) against the base rate of the
@@ -53,7 +53,8 @@ from midlogit.backbones import (  # noqa: E402
     pretrained_sprite_net,
     sprite_convnet,
 )
-from midlogit.comparison import _dfr, compare_methods  # noqa: E402
+from midlogit.baselines import fit_dfr  # noqa: E402
+from midlogit.comparison import compare_methods  # noqa: E402
 from midlogit.datasets import make_biased_dsprites, make_waterbirds_like  # noqa: E402
 from midlogit.metrics import worst_group_accuracy  # noqa: E402
 from midlogit.selection import LogitBandSelector  # noqa: E402
@@ -127,7 +128,8 @@ def scores(embedder, held, test, seed, compare):
     E_held, E_test = embedder.transform(held.data), embedder.transform(test.data)
     head = embedder.head()
     y_pred = head.predict(E_test)
-    dfr, dfr_params = _dfr(E_held, held.target, held.groups, 0.5, seed)
+    dfr = fit_dfr(E_held, held.target, held.groups, random_state=seed)
+    dfr_params = {"C": dfr.C}
     # Minority rows are the counterexamples (target and shortcut disagree); the
     # count rule of comparison.minority_share would call Waterbirds' waterbird@water
     # (1057 of 4795 rows) a minority group too.

@@ -8,14 +8,15 @@ midlogit method picks its band width and cluster count **without group labels**
 
 import numpy as np
 from sklearn.frozen import FrozenEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 
+from .baselines import DFR_C_VALUES as DFR_C_VALUES  # the former import path
 from .baselines import (
     ClassBalancedSampler,
     ErrorSetSelector,
     GroupBalancedSampler,
     RandomSubsetSampler,
+    fit_dfr,
 )
 from .metrics import group_accuracies, worst_group_accuracy
 from .pipeline import make_pipeline
@@ -31,33 +32,7 @@ from .retraining import LastLayerRetrainer
 
 # midlogit_search, search_choice, curated_rows and the search's defaults live in
 # midlogit.recipes; imported above so that the old import path keeps working.
-__all__ = ["compare_methods", "minority_share", "DFR_C_VALUES"]
-
-DFR_C_VALUES = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
-"""The L1 strengths DFR searches (Kirichenko et al., ICLR 2023)."""
-
-
-def _dfr(E, y, groups, validation_fraction, random_state):
-    """DFR: C chosen by worst-group accuracy on a validation half, then 20 refits."""
-    fit_rows, val_rows = train_test_split(
-        np.arange(y.size),
-        test_size=validation_fraction,
-        stratify=groups,
-        random_state=random_state,
-    )
-    scores = []
-    for C in DFR_C_VALUES:
-        model = LastLayerRetrainer(
-            penalty="l1", C=C, n_subsamples=1, random_state=random_state
-        ).fit(E[fit_rows], y[fit_rows], groups=groups[fit_rows])
-        scores.append(
-            worst_group_accuracy(y[val_rows], model.predict(E[val_rows]), groups=groups[val_rows])
-        )
-    best_C = DFR_C_VALUES[int(np.argmax(scores))]
-    model = LastLayerRetrainer(
-        penalty="l1", C=best_C, n_subsamples=20, random_state=random_state
-    ).fit(E, y, groups=groups)
-    return model, {"C": best_C}
+__all__ = ["compare_methods", "minority_share"]
 
 
 def compare_methods(
@@ -164,7 +139,10 @@ def compare_methods(
     n_rows["midlogit"] = n_curated
     if groups is not None:
         groups = np.asarray(groups)
-        models["dfr"], params["dfr"] = _dfr(E, y, groups, validation_fraction, random_state)
+        models["dfr"] = fit_dfr(
+            E, y, groups, validation_fraction=validation_fraction, random_state=random_state
+        )
+        params["dfr"] = {"C": models["dfr"].C}
         labels_used["dfr"] = "class + groups"
         dfr_rows = GroupBalancedSampler().fit(E, y, groups=groups).sample_indices_
         n_rows["dfr"] = int(dfr_rows.size)
