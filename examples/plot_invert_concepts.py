@@ -150,7 +150,7 @@ print(mid.to_markdown(["waterbird logit, middle 40 %"], spurious=["water"]))
 
 group = concepts["waterbird"] * 2 + concepts["water"]
 fig = plot_logit_histogram(
-    A[:, 0], group, band=tuple(mid.activation_thresholds_[0]),
+    A[:, 0], group, thresholds=tuple(mid.activation_thresholds_[0]),
     group_names=["landbird, land", "landbird, water", "waterbird, land", "waterbird, water"],
 )
 fig.axes[0].set_title("Waterbird logit, with the band INVERT was restricted to")

@@ -79,7 +79,7 @@ band_only = LogitBandSelector(estimator=FrozenEstimator(erm), band_width=0.4).fi
 fig = plot_logit_histogram(
     band_only.logits_[:, 1],
     held_out.groups,
-    band=tuple(band_only.thresholds_[1]),
+    thresholds=tuple(band_only.thresholds_[1]),
     group_names=list(group_names.values()),
 )
 fig.axes[0].set_title("ERM logit of class 1 on the held-out rows")

@@ -54,7 +54,7 @@ def test_logit_histogram_stacked_by_group(rng):
     logits = rng.normal(size=120)
     groups = rng.integers(0, 3, size=120)
     fig = plot_logit_histogram(
-        logits, groups, band=(-0.2, 0.4), group_names={0: "square", 1: "ellipse", 2: "heart"}
+        logits, groups, thresholds=(-0.2, 0.4), group_names={0: "square", 1: "ellipse", 2: "heart"}
     )
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
@@ -76,15 +76,34 @@ def test_logit_histogram_without_groups_on_given_axes(rng):
 
 
 def test_logit_histogram_overlaid(rng):
-    fig = plot_logit_histogram(rng.normal(size=40), rng.integers(0, 2, 40), stacked=False)
-    assert len(fig.axes[0].patches) >= 2
+    logits, groups = rng.normal(size=40), rng.integers(0, 2, 40)
+    fig = plot_logit_histogram(logits, groups, bins=8, stacked=False)
+    (ax,) = fig.axes
+    # One half-transparent filled outline per group, not stacked: each outline's peak is
+    # its own group's tallest bin.
+    assert len(ax.patches) == 2
+    assert [p.get_alpha() for p in ax.patches] == [0.5, 0.5]
+    edges = np.histogram_bin_edges(logits, bins=8)
+    for g, patch in enumerate(ax.patches):
+        expected = np.histogram(logits[groups == g], bins=edges)[0].max()
+        assert patch.get_xy()[:, 1].max() == expected
+    assert sorted(legend_texts(ax)) == ["0", "1"]
+
+
+def test_logit_histogram_band_is_the_former_name_of_thresholds(rng):
+    logits = rng.normal(size=30)
+    with pytest.warns(FutureWarning, match="band was renamed thresholds"):
+        fig = plot_logit_histogram(logits, band=(-0.5, 0.5))
+    assert legend_texts(fig.axes[0]) == ["all samples", "band [-0.5, 0.5]"]
+    with pytest.raises(ValueError, match="both band and thresholds"):
+        plot_logit_histogram(logits, band=(-0.5, 0.5), thresholds=(-0.5, 0.5))
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"band": (1.0, 0.0)}, "lo < hi"),
-        ({"band": 0.5}, "pair of logit thresholds"),
+        ({"thresholds": (1.0, 0.0)}, "lo < hi"),
+        ({"thresholds": 0.5}, "pair of logit thresholds"),
         ({"groups": [0, 1]}, "groups has 2 entries"),
         ({"groups": np.zeros(10), "group_names": ["a", "b"]}, "group_names has 2 names"),
     ],

@@ -72,7 +72,7 @@ def _write_figures(out, comparison, heldout, group_names, explanations, dataset)
     figures["logit_histogram.png"] = plotting.plot_logit_histogram(
         selector.logits_[:, column],
         heldout.groups,
-        band=tuple(selector.thresholds_[0]),
+        thresholds=tuple(selector.thresholds_[0]),
         group_names=names,
         xlabel=f"ERM logit of {target_word} {class_names[first]!r}",
         title=f"Held-out rows by group; shaded: the band (width {selector.band_width})",

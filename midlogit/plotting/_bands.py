@@ -1,7 +1,10 @@
 """Plots of the logit band: histogram with thresholds, band projection, band composition."""
 
+import warnings
+
 import numpy as np
 
+from .._validation import DEPRECATED
 from ..analysis import (
     _check_activations,
     _check_labels,
@@ -20,13 +23,14 @@ def plot_logit_histogram(
     logits,
     groups=None,
     *,
-    band=None,
+    thresholds=None,
     group_names=None,
     bins=40,
     stacked=True,
     xlabel="logit",
     title=None,
     ax=None,
+    band=DEPRECATED,
 ):
     """Histogram of a class logit, coloured by group, with the selected band shaded.
 
@@ -36,9 +40,10 @@ def plot_logit_histogram(
         One class's logit (or any unit's activation) on every sample.
     groups : array-like of shape (n_samples,) or None, default=None
         Group of each sample; one colour per group. ``None`` draws one histogram.
-    band : tuple of float or None, default=None
-        ``(lo, hi)`` logit thresholds to shade, e.g.
-        ``LogitBandSelector().thresholds_[k]``.
+    thresholds : tuple of float or None, default=None
+        ``(lo, hi)`` logit values that bound the band, shaded, e.g.
+        ``LogitBandSelector().thresholds_[k]``. (In midlogit a *band* is given in
+        quantiles; its *thresholds* are the logit values where it starts and ends.)
     group_names : dict or sequence or None, default=None
         Legend labels: ``{group: name}`` or one name per group in sorted order.
     bins : int or sequence, default=40
@@ -51,6 +56,8 @@ def plot_logit_histogram(
         Axes title.
     ax : matplotlib Axes or None, default=None
         Axes to draw on; ``None`` makes a new figure.
+    band : tuple of float
+        Former name of ``thresholds`` (FutureWarning; removed in 0.3).
 
     Returns
     -------
@@ -62,15 +69,24 @@ def plot_logit_histogram(
     >>> from midlogit.plotting import plot_logit_histogram
     >>> rng = np.random.default_rng(0)
     >>> logits = rng.normal(size=200)
-    >>> fig = plot_logit_histogram(logits, logits > 0.5, band=(-0.3, 0.3))
+    >>> fig = plot_logit_histogram(logits, logits > 0.5, thresholds=(-0.3, 0.3))
     >>> fig.axes[0].get_xlabel()
     'logit'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
+    if not (isinstance(band, str) and band == DEPRECATED):
+        if thresholds is not None:
+            raise ValueError("plot_logit_histogram got both band and thresholds; pass thresholds.")
+        warnings.warn(
+            "plot_logit_histogram's parameter band was renamed thresholds in 0.2 and the old "
+            "name will be removed in 0.3; pass thresholds=(lo, hi).",
+            FutureWarning,
+            stacklevel=2,
+        )
+        thresholds = band
     logits = _check_activations(logits, "logits")
     edges = np.histogram_bin_edges(logits, bins=bins)
-    if band is not None:
-        band = _check_threshold_band(band)
+    band = None if thresholds is None else _check_thresholds(thresholds)
     fig, ax = _new_axes(ax, (6.0, 3.5))
     if groups is None:
         ax.hist(logits, bins=edges, color=_colors(1)[0], label="all samples")
@@ -101,15 +117,15 @@ def plot_logit_histogram(
     return fig
 
 
-def _check_threshold_band(band):
+def _check_thresholds(thresholds):
     try:
-        lo, hi = (float(v) for v in band)
+        lo, hi = (float(v) for v in thresholds)
     except (TypeError, ValueError):
         raise ValueError(
-            f"band must be a pair of logit thresholds (lo, hi), got {band!r}."
+            f"thresholds must be a pair of logit thresholds (lo, hi), got {thresholds!r}."
         ) from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"band must hold finite thresholds with lo < hi, got {band!r}.")
+        raise ValueError(f"thresholds must be finite with lo < hi, got {thresholds!r}.")
     return lo, hi
 
 
