@@ -18,25 +18,31 @@ DEPRECATED = "deprecated"
 """Default of a parameter kept under its former name for one release."""
 
 
-def renamed_param(estimator, old, new):
-    """The value of parameter ``new``, or of its former name ``old`` with a FutureWarning.
+def renamed(owner, old, new, old_value, new_value, new_default, *, stacklevel=3):
+    """``new_value``, or ``old_value`` (passed under the former name) with a FutureWarning.
 
-    ``old`` defaults to :data:`DEPRECATED`; passing both names is an error.
+    ``old_value`` is :data:`DEPRECATED` unless the caller used the former name; passing
+    both names is an error. ``owner`` names the class or function in the messages.
     """
-    value = getattr(estimator, old)
-    if isinstance(value, str) and value == DEPRECATED:
-        return getattr(estimator, new)
-    name = type(estimator).__name__
-    given, default = getattr(estimator, new), estimator.__init__.__kwdefaults__[new]
-    if not (given is default or (np.isscalar(given) and given == default)):
-        raise ValueError(f"{name} got both {old} and {new}; pass only {new}.")
+    if isinstance(old_value, str) and old_value == DEPRECATED:
+        return new_value
+    if not (new_value is new_default or (np.isscalar(new_value) and new_value == new_default)):
+        raise ValueError(f"{owner} got both {old} and {new}; pass only {new}.")
     warnings.warn(
-        f"{name}'s parameter {old} was renamed {new} in 0.2 and the old name will be "
-        f"removed in 0.3; pass {new}={value!r}.",
+        f"{owner}'s parameter {old} was renamed {new} in 0.2 and the old name will be "
+        f"removed in 0.3; pass {new}={old_value!r}.",
         FutureWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
-    return value
+    return old_value
+
+
+def renamed_param(estimator, old, new):
+    """The estimator's parameter ``new``, or its former name ``old`` (see :func:`renamed`)."""
+    return renamed(
+        type(estimator).__name__, old, new, getattr(estimator, old), getattr(estimator, new),
+        estimator.__init__.__kwdefaults__[new], stacklevel=4,
+    )  # fmt: skip
 
 
 def shown_label(label):

@@ -1,10 +1,8 @@
 """Plots of the logit band: histogram with thresholds, band projection, band composition."""
 
-import warnings
-
 import numpy as np
 
-from .._validation import DEPRECATED
+from .._validation import DEPRECATED, renamed
 from ..analysis import (
     _check_activations,
     _check_labels,
@@ -74,16 +72,7 @@ def plot_logit_histogram(
     'logit'
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
-    if not (isinstance(band, str) and band == DEPRECATED):
-        if thresholds is not None:
-            raise ValueError("plot_logit_histogram got both band and thresholds; pass thresholds.")
-        warnings.warn(
-            "plot_logit_histogram's parameter band was renamed thresholds in 0.2 and the old "
-            "name will be removed in 0.3; pass thresholds=(lo, hi).",
-            FutureWarning,
-            stacklevel=2,
-        )
-        thresholds = band
+    thresholds = renamed("plot_logit_histogram", "band", "thresholds", band, thresholds, None)
     logits = _check_activations(logits, "logits")
     edges = np.histogram_bin_edges(logits, bins=bins)
     band = None if thresholds is None else _check_thresholds(thresholds)
