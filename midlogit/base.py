@@ -97,6 +97,8 @@ def _like(given, validated, rows):
         return given.iloc[rows]
     if isinstance(given, list):
         return validated[rows].tolist()
+    if len(rows) == len(validated) and np.array_equal(rows, np.arange(len(rows))):
+        return validated  # every row, in order: no copy (of a memmap, say)
     return validated[rows]
 
 
@@ -288,6 +290,11 @@ def _power_of_two_below(values):
     return np.where(values != 0, np.ldexp(1.0, exponent - 1), 1.0).astype(values.dtype)
 
 
+# Rows read at a time for column statistics and a head's logits: a memmap is never
+# copied whole.
+_ROWS_PER_BLOCK = 8192
+
+
 def standardization(X, *, enabled=True, sample_weight=None):
     """Per-column (weighted) mean and scale of ``X``, or zeros and ones when disabled.
 
@@ -309,12 +316,45 @@ def standardization(X, *, enabled=True, sample_weight=None):
     """
     if not enabled:
         return np.zeros(X.shape[1], dtype=X.dtype), np.ones(X.shape[1], dtype=X.dtype)
-    factor = _power_of_two_below(np.max(np.abs(X), axis=0))
-    U = X / factor
-    mean_u = np.average(U, axis=0, weights=sample_weight)
-    std_u = np.sqrt(np.average((U - mean_u) ** 2, axis=0, weights=sample_weight))
+    blocks = [slice(s, s + _ROWS_PER_BLOCK) for s in range(0, X.shape[0], _ROWS_PER_BLOCK)]
+    factor = _power_of_two_below(np.max([np.max(np.abs(X[b]), axis=0) for b in blocks], axis=0))
+    w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if not w.sum() > 0:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+
+    def average(f):
+        """The weighted mean of ``f(X[block] / factor)`` over the rows, block by block."""
+        return sum(w[b] @ f(X[b] / factor) for b in blocks) / w.sum()
+
+    mean_u = average(lambda U: U.astype(np.float64))
+    std_u = np.sqrt(average(lambda U: (U - mean_u) ** 2))
     mean, scale = mean_u * factor, std_u * factor
     return mean.astype(X.dtype), np.where(scale > 0, scale, 1.0).astype(X.dtype)
+
+
+def in_row_blocks(method, X, rows=None):
+    """``method(X)`` as float64, computed on blocks of ``rows`` rows and stacked.
+
+    A fitted head's ``decision_function`` on a float32 memmap would otherwise convert
+    the whole matrix at once (NumPy < 2 does so for a float64 ``coef_``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from midlogit.base import in_row_blocks
+    >>> in_row_blocks(lambda X: X.sum(axis=1), np.ones((5, 2)), rows=2).tolist()
+    [2.0, 2.0, 2.0, 2.0, 2.0]
+    """
+    rows = _ROWS_PER_BLOCK if rows is None else rows
+    if X.shape[0] <= rows:
+        return np.asarray(method(X), dtype=np.float64)
+    take = X.iloc if hasattr(X, "iloc") else X
+    return np.concatenate(
+        [
+            np.asarray(method(take[s : s + rows]), dtype=np.float64)
+            for s in range(0, X.shape[0], rows)
+        ]
+    )
 
 
 def standardize(X, mean, scale):

@@ -163,6 +163,7 @@ def midlogit_search(
     balance="pseudo_groups",
     sampling=("average", "weight"),
     groups=None,
+    n_jobs=None,
 ):
     """Grid search of the midlogit pipeline, scored without group labels by default.
 
@@ -229,6 +230,10 @@ default=("average", "weight")
     groups : array-like of shape (n_samples,) or None, default=None
         Group labels of the rows the search will be fitted on; needed by, and only
         used by, ``scoring="worst_group"``.
+    n_jobs : int or None, default=None
+        Candidates fitted in parallel (``GridSearchCV(n_jobs=...)``); under
+        ``joblib.parallel_backend("dask")`` on a Dask cluster's workers, with the same
+        results as ``n_jobs=1`` (the "Scaling out" page of the user guide).
 
     Returns
     -------
@@ -323,7 +328,7 @@ default=("average", "weight")
                     **refits,
                 }
             )
-    return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan)
+    return GridSearchCV(pipe, grid, scoring=scoring, cv=cv, error_score=np.nan, n_jobs=n_jobs)
 
 
 def _validation_group_scorer(groups, y, cv):

@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import DEPRECATED, renamed_param
-from .base import SamplerMixin, is_number, shown_label
+from .base import SamplerMixin, in_row_blocks, is_number, shown_label
 
 __all__ = ["LogitBandSelector", "class_logits"]
 
@@ -109,10 +109,10 @@ def class_logits(estimator, X, y, *, cv=5, random_state=None):
             )
         if hasattr(estimator, "decision_function"):
             method = "decision_function"
-            scores = np.asarray(estimator.decision_function(X), dtype=np.float64)
+            scores = in_row_blocks(estimator.decision_function, X)
         else:
             method = "predict_proba"
-            proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+            proba = in_row_blocks(estimator.predict_proba, X)
             scores = np.log(np.clip(proba, np.finfo(np.float64).tiny, None))
         _check_logit_shape(estimator, method, scores, X.shape[0], classes)
     if scores.ndim == 1:

@@ -11,6 +11,7 @@ from torch import nn
 from ..base import check_class_labels, validate
 from ._cache import _CACHE, _net_key, _row_keys
 from ._final_layer import FinalLayerMixin
+from ._memmap import _embed_to_npy
 from ._modules import MLP
 from ._nets import (
     _check_logit_output,
@@ -418,6 +419,9 @@ class SkorchEmbedder(FinalLayerMixin, TransformerMixin, BaseEstimator):
         embeddings : ndarray of float32, shape (n_samples, n_dims)
         logits : ndarray of float32, shape (n_samples, n_outputs)
         """
+        return self._embed(X, self.cache)
+
+    def _embed(self, X, cache):
         net = self._fitted_net()
         self._check_params()
         X = self._validate_X(X, reset=False)
@@ -425,7 +429,7 @@ class SkorchEmbedder(FinalLayerMixin, TransformerMixin, BaseEstimator):
         layer = (
             self.layer_ if hasattr(self, "net_") else self._resolve_layer(module, X, net.device)
         )
-        if not self.cache:
+        if not cache:
             embeddings, logits = _forward(
                 module, layer, self.layer is None, X, self.batch_size, net.device
             )
@@ -460,6 +464,44 @@ class SkorchEmbedder(FinalLayerMixin, TransformerMixin, BaseEstimator):
         _CACHE.count(missing.size, X.shape[0] - missing.size)
         rows = inverse if order is None else order[inverse]
         return embeddings[rows], logits[rows]
+
+    def embed_to_npy(self, X, embeddings_path, logits_path=None, *, progress=True):
+        """Write the embeddings (and logits) of a large input to ``.npy`` files.
+
+        Rows go through the net ``batch_size`` at a time, straight into memory-mapped
+        files (the row cache is not used), so neither ``X`` nor its embeddings need fit
+        in memory.
+
+        Parameters
+        ----------
+        X : array-like, :class:`~midlogit.datasets.LazyImages` or torch Dataset
+            Raw inputs, indexed by row; a ``torch.utils.data.Dataset`` is read through a
+            ``DataLoader`` (of an item ``(x, y, ...)`` only ``x`` is used).
+        embeddings_path, logits_path : str or Path
+            Files to write; without ``logits_path`` no logits are kept.
+        progress : bool, default=True
+            Show a progress bar.
+
+        Returns
+        -------
+        embeddings, logits : numpy.memmap (read-only)
+            The files opened with ``np.load(path, mmap_mode="r")``; ``logits`` is None
+            without ``logits_path``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> import numpy as np
+        >>> from midlogit.backbones import MLP, SkorchEmbedder, make_net
+        >>> X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+        >>> net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=1, verbose=0, random_state=0)
+        >>> embedder = SkorchEmbedder(net, random_state=0).fit(X, X[:, 0] > 0)
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> E, L = embedder.embed_to_npy(X, folder / "E.npy", folder / "L.npy", progress=False)
+        >>> E.shape, L.shape, bool(np.allclose(E, embedder.transform(X)))
+        ((50, 8), (50, 2), True)
+        """
+        return _embed_to_npy(self, X, embeddings_path, logits_path, progress)
 
     def transform(self, X):
         """Embeddings of ``X``.

@@ -1,10 +1,10 @@
 """The estimator: :class:`ConceptLabeler`."""
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from joblib import effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn import get_config
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -17,6 +17,47 @@ from ._validation import _check_activations, _check_concepts
 
 # Most units processed together in one matrix product.
 _MAX_CHUNK_UNITS = 64
+# Bytes of ranks, sort keys and bands per (sample, unit) of a block, as measured.
+_BYTES_PER_ENTRY = 64
+
+
+# --------------------------------------------------------------------------- blocks of units
+
+
+def _unit_chunks(n_samples, units, n_jobs):
+    """Column indices of the blocks of units: at least one block per worker, each at most
+    ``_MAX_CHUNK_UNITS`` units and ``working_memory`` (scikit-learn's setting) of ranks."""
+    workers = max(1, effective_n_jobs(n_jobs))
+    budget = get_config()["working_memory"] * 2**20 // (_BYTES_PER_ENTRY * n_samples)
+    size = int(min(_MAX_CHUNK_UNITS, max(1, math.ceil(units / workers)), max(1, budget)))
+    return [np.arange(s, min(s + size, units)) for s in range(0, units, size)]
+
+
+def _label_units(X, concepts, test_concepts, task):
+    """Search one block ``X`` (n_samples, n_block_units) of units: the beam search on the
+    selection rows, the held-out statistics on the test rows, and the band thresholds."""
+    raw = np.asarray(X.T, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
+    mask = thresholds = None
+    if task["band"] is not None:
+        thresholds = np.quantile(X, list(task["band"]), axis=0).T
+        mask = (raw >= thresholds[:, :1]) & (raw <= thresholds[:, 1:])
+    X = task["sign"] * raw
+
+    def on(rows):
+        if rows is None:
+            return X, mask
+        return X[:, rows], None if mask is None else mask[:, rows]
+
+    res, atoms = _search_chunk(*on(task["selection_rows"]), concepts, task["params"])
+    held = None
+    if test_concepts is not None:
+        held = _evaluate_entries(
+            [pool for pool, _, _ in res], *on(task["test_rows"]), test_concepts
+        )
+    for pool, _, _ in res:
+        for e in pool:
+            e.ind = None
+    return res, atoms, held, thresholds
 
 
 # --------------------------------------------------------------------------- estimator
@@ -65,7 +106,8 @@ class ConceptLabeler(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the held-out split.
     n_jobs : int or None, default=None
-        Threads over groups of units (``None`` means 1, ``-1`` all cores).
+        Workers over blocks of units (``None`` means 1, ``-1`` all cores): threads, or
+        under ``joblib.parallel_backend("dask")`` a Dask cluster's workers.
 
     Attributes
     ----------
@@ -101,6 +143,15 @@ class ConceptLabeler(BaseEstimator):
     tie-corrected normal approximation with continuity correction. (Past about four
     million table entries, e.g. 8 samples against a million, the approximation is used
     throughout to bound memory.)
+
+    Units are searched in blocks, each read from ``A`` only when a worker takes it, so
+    ``A`` may be a ``numpy.memmap`` of a layer larger than memory (``np.load(path,
+    mmap_mode="r")``): the explanations are the same, and memory is bounded by the
+    blocks, not by ``A``. A block holds at most 64 units and about ``working_memory``
+    (:func:`sklearn.set_config`, 1 GiB by default) of ranks, some 64 bytes per sample
+    and unit; lower it with ``sklearn.config_context(working_memory=...)``. Under
+    joblib's Dask backend the concept matrix is sent to each worker once. See the
+    "Scaling out" page of the user guide.
 
     Examples
     --------
@@ -201,11 +252,6 @@ class ConceptLabeler(BaseEstimator):
         A = _check_activations(A)
         C, names = _check_concepts(C, A.shape[0], concept_names)
         n, units = A.shape
-        mask = None
-        if self.activation_range is not None:
-            thr = np.quantile(A, list(self.activation_range), axis=0).T
-            mask = (A.T >= thr[:, :1]) & (A.T <= thr[:, 1:])
-            self.activation_thresholds_ = thr
         sel_rows = test_rows = None
         if self.test_size is not None:
             sel_rows, test_rows = train_test_split(
@@ -215,40 +261,26 @@ class ConceptLabeler(BaseEstimator):
             self.selection_indices_, self.test_indices_ = sel_rows, test_rows
         concepts = _Concepts(C if sel_rows is None else C[sel_rows])
         test_concepts = None if test_rows is None else _Concepts(C[test_rows])
-        dtype = A.dtype if A.dtype.kind == "f" else np.float64
-        sign = 1 if self.mode == "positive" else -1
-
-        def unit_rows(idx, rows):
-            """Activations (higher is better) and band of units ``idx`` on ``rows``."""
-            X = A[:, idx] if rows is None else A[rows][:, idx]
-            m = None if mask is None else mask[idx] if rows is None else mask[idx][:, rows]
-            return sign * np.asarray(X.T, dtype=dtype), m
-
-        def run(idx):
-            res, atoms = _search_chunk(*unit_rows(idx, sel_rows), concepts, params)
-            held = None
-            if test_concepts is not None:
-                held = _evaluate_entries(
-                    [pool for pool, _, _ in res], *unit_rows(idx, test_rows), test_concepts
-                )
-            for pool, _, _ in res:
-                for e in pool:
-                    e.ind = None
-            return res, atoms, held
-
-        workers = max(1, effective_n_jobs(self.n_jobs))
-        size = int(min(_MAX_CHUNK_UNITS, max(1, math.ceil(units / workers))))
-        chunks = [np.arange(s, min(s + size, units)) for s in range(0, units, size)]
-        if workers > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(workers) as ex:
-                results = list(ex.map(run, chunks))
-        else:
-            results = [run(idx) for idx in chunks]
+        task = {
+            "sign": 1 if self.mode == "positive" else -1,
+            "band": self.activation_range,
+            "selection_rows": sel_rows,
+            "test_rows": test_rows,
+            "params": params,
+        }
+        chunks = _unit_chunks(n, units, self.n_jobs)
+        # A generator: each block of units is read (from a memmap too) only when a worker
+        # is ready for it; the concepts are one object, which Dask scatters once.
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(_label_units)(A[:, idx], concepts, test_concepts, task) for idx in chunks
+        )
+        if self.activation_range is not None:
+            self.activation_thresholds_ = np.concatenate([r[3] for r in results])
 
         K = C.shape[1]
         auc = np.empty((units, K))
         explanations = []
-        for idx, (res, (atom_n, atom_S, N), held) in zip(chunks, results):
+        for idx, (res, (atom_n, atom_S, N), held, _) in zip(chunks, results):
             a = self._orient((atom_S - atom_n * (atom_n + 1)) / 2, atom_n, N)
             a[(atom_n == 0) | (atom_n == N)] = np.nan
             auc[idx] = a.T

@@ -90,6 +90,12 @@ class _Concepts:
             self._dense = np.asarray(C, dtype=bool)
             self._block = max(1, (1 << 24) // self.K)
 
+    def __sizeof__(self):
+        # Dask's sizeof reads this: joblib's Dask backend scatters an argument (once for
+        # every task) only when it is larger than a kilobyte.
+        parts = (self._T.data, self._T.indices, self._idx) if self.sparse else (self._dense,)
+        return object.__sizeof__(self) + sum(part.nbytes for part in parts)
+
     def tdot(self, W):
         """``C.T @ W`` in float64 for ``W`` of shape (n, m), dense or CSC."""
         if sp.issparse(W):

@@ -24,11 +24,18 @@ def _check_activations(A, name="A", *, allow_1d=False):
         raise ValueError(f"{name} has {A.shape[0]} sample(s); an AUC needs at least 2.")
     if A.shape[1] == 0:
         raise ValueError(f"{name} has no units (0 columns).")
-    if not np.all(np.isfinite(A)):
+    if not _all_finite(A):
         raise ValueError(
             f"{name} contains NaN or infinite activations; drop or impute those samples first."
         )
     return A
+
+
+def _all_finite(A, rows=1 << 14):
+    """Whether every entry is finite, read ``rows`` rows at a time (no copy of a memmap)."""
+    if A.dtype.kind != "f":
+        return True
+    return all(np.isfinite(A[s : s + rows]).all() for s in range(0, A.shape[0], rows))
 
 
 def _check_concepts(C, n_samples, concept_names=None, name="C"):

@@ -1,0 +1,254 @@
+"""Past one machine: searches and INVERT on a Dask cluster, embeddings out of core."""
+
+import tracemalloc
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from dask.sizeof import sizeof
+from distributed import Client, LocalCluster, get_task_stream
+from numpy.testing import assert_array_equal
+from PIL import Image
+from sklearn import config_context
+from sklearn.linear_model import LogisticRegression
+
+import midlogit.base
+from midlogit.backbones import MLP, ConvNet, SkorchEmbedder, make_net
+from midlogit.base import standardization
+from midlogit.datasets import LazyImages, make_spurious_gaussians
+from midlogit.invert import ConceptLabeler
+from midlogit.invert._ranking import _Concepts
+from midlogit.recipes import midlogit_search
+from midlogit.selection import LogitBandSelector
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on loopback, started and stopped within the module."""
+    with (
+        LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+            death_timeout=60,
+        ) as cluster,
+        Client(cluster, timeout=60) as client,
+    ):
+        yield client
+
+
+def _embeddings(n=800, seed=0):
+    data = make_spurious_gaussians(n_samples=n, random_state=seed)
+    X = np.asarray(data.data, dtype=np.float32)
+    head = LogisticRegression(max_iter=500).fit(X, data.target)
+    return X, data.target, head
+
+
+def _search(head, **params):
+    return midlogit_search(
+        head,
+        (0.4, 0.8),
+        (2, 3),
+        scoring="worst_class",
+        retrain_from=("band", "all"),
+        sampling="weight",
+        **params,
+    )
+
+
+def _explanations(labeler):
+    return [
+        [(str(e.formula), e.auc, e.p_value, e.fraction, e.selection_auc) for e in exps]
+        for exps in labeler.explanations_
+    ]
+
+
+def _layer(n=600, units=70, concepts=12, seed=0):
+    """Activations of ``units`` units, some driven by concepts, and the concept matrix."""
+    rng = np.random.default_rng(seed)
+    C = rng.random((n, concepts)) < 0.3
+    A = rng.normal(size=(n, units)).astype(np.float32)
+    A[:, ::3] += 2 * (C[:, 1] & ~C[:, 4])[:, None]
+    A[:, 1::3] += 1.5 * C[:, 2][:, None]
+    return A, C
+
+
+def _memmap(tmp_path, name, array):
+    path = tmp_path / name
+    np.save(path, array)
+    return np.load(path, mmap_mode="r")
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def test_search_on_dask_gives_the_local_result(client):
+    X, y, head = _embeddings()
+    local = _search(head).fit(X, y)
+    with get_task_stream(client) as tasks, joblib.parallel_backend("dask", scatter=[X, y]):
+        remote = _search(head, n_jobs=-1).fit(X, y)
+    assert len(tasks.data) >= len(local.cv_results_["params"])
+    assert_array_equal(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    assert remote.best_index_ == local.best_index_  # best_params_ holds estimators: no ==
+    assert_array_equal(remote.predict(X), local.predict(X))
+    # A worker runs BLAS on one thread: the same head up to the order of the sums.
+    np.testing.assert_allclose(
+        remote.best_estimator_[-1].coef_, local.best_estimator_[-1].coef_, rtol=1e-12
+    )
+
+
+def test_labeler_on_dask_gives_the_local_result(client):
+    A, C = _layer()
+    params = dict(max_length=2, activation_range=(0.1, 0.9), test_size=0.3, random_state=0)
+    local = ConceptLabeler(**params).fit(A, C)
+    with get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        remote = ConceptLabeler(**params, n_jobs=-1).fit(A, C)
+    assert len(tasks.data) >= 2  # the units went out in blocks
+    assert _explanations(remote) == _explanations(local)
+    assert_array_equal(remote.auc_, local.auc_)
+    assert_array_equal(remote.activation_thresholds_, local.activation_thresholds_)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_concepts_are_large_enough_for_dask_to_scatter(sparse):
+    # joblib's Dask backend scatters an argument once for all tasks only above 1 kB.
+    C = np.random.default_rng(0).random((2000, 50)) < (0.01 if sparse else 0.3)
+    concepts = _Concepts(C)
+    assert concepts.sparse == sparse
+    assert sizeof(concepts) >= (C.sum() * 4 if sparse else C.nbytes) > 1000
+
+
+# --------------------------------------------------------------------------- memmaps
+
+
+def test_labeler_on_a_memmap_by_blocks_gives_the_in_memory_result(tmp_path):
+    A, C = _layer()
+    params = dict(max_length=2, activation_range=(0.2, 1.0), test_size=0.25, random_state=0)
+    in_memory = ConceptLabeler(**params).fit(A, C)
+    # 600 rows x 64 bytes per entry: a 0.1 MiB working memory gives blocks of 2 units.
+    with config_context(working_memory=0.1):
+        blocks = ConceptLabeler(**params, n_jobs=2).fit(_memmap(tmp_path, "A.npy", A), C)
+    assert _explanations(blocks) == _explanations(in_memory)
+    assert_array_equal(blocks.auc_, in_memory.auc_)
+    assert_array_equal(blocks.activation_thresholds_, in_memory.activation_thresholds_)
+
+
+def test_labeler_memory_follows_the_blocks_not_the_layer(tmp_path):
+    A, C = _layer(n=20_000, units=512, concepts=6)
+    A = _memmap(tmp_path, "A.npy", A)
+    with config_context(working_memory=4):
+        tracemalloc.start()
+        try:
+            ConceptLabeler(max_length=1, n_explanations=1).fit(A, C)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 0.5 * A.nbytes, (peak, A.nbytes)
+
+
+def test_curation_fits_a_memmap_without_copying_it(tmp_path):
+    X, y, head = _embeddings(n=40_000)
+    X = np.hstack([X] * 16)  # 40,000 x 64 float32: 10 MB
+    head = LogisticRegression(max_iter=500).fit(X[:4000], y[:4000])
+    search = _search(head)
+    pipe = search.estimator.set_params(
+        logitbandselector__band_width=0.2, embeddingclusterer__n_clusters=2
+    )
+    E = _memmap(tmp_path, "E.npy", X)
+    tracemalloc.start()
+    try:
+        from_file = pipe.fit(E, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.9 * E.nbytes, (peak, E.nbytes)
+    coef = from_file[-1].coef_.copy()
+    assert_array_equal(pipe.fit(X, y)[-1].coef_, coef)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_column_statistics_by_row_blocks_match_numpys(monkeypatch, weighted):
+    rng = np.random.default_rng(0)
+    X = rng.normal(3.0, 2.0, size=(1000, 5)) * [1, 1e-3, 1e3, 1, 0]
+    w = rng.random(1000) if weighted else None
+    monkeypatch.setattr(midlogit.base, "_ROWS_PER_BLOCK", 64)
+    mean, scale = standardization(X, sample_weight=w)
+    expected_mean = np.average(X, axis=0, weights=w)
+    expected_std = np.sqrt(np.average((X - expected_mean) ** 2, axis=0, weights=w))
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(scale, np.where(expected_std > 0, expected_std, 1.0), rtol=1e-12)
+
+
+def test_a_sampler_that_keeps_every_row_returns_the_input_itself(tmp_path):
+    E = _memmap(tmp_path, "E.npy", np.arange(40, dtype=np.float32).reshape(20, 2))
+    y = np.arange(20) % 2
+    head = LogisticRegression().fit(E, y)
+    every, _ = LogitBandSelector(band_width=1.0, estimator=head).fit_resample(E, y)
+    assert np.shares_memory(every, E)
+    kept, _ = LogitBandSelector(band_width=0.5, estimator=head).fit_resample(E, y)
+    assert not np.shares_memory(kept, E) and len(kept) < len(E)
+
+
+# --------------------------------------------------------------------------- embed_to_npy
+
+
+@pytest.fixture(scope="module")
+def table_embedder():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=2, verbose=0, random_state=0)
+    return SkorchEmbedder(net, batch_size=64, random_state=0).fit(X, X[:, 0] > 0), X
+
+
+def test_embed_to_npy_round_trip_from_an_array(tmp_path, table_embedder):
+    embedder, X = table_embedder
+    E, L = embedder.embed_to_npy(X, tmp_path / "E.npy", tmp_path / "L.npy", progress=False)
+    assert isinstance(E, np.memmap) and not E.flags.writeable
+    assert_array_equal(E, embedder.transform(X))
+    assert_array_equal(L, embedder.logits(X))
+    assert_array_equal(np.load(tmp_path / "E.npy"), E)
+    alone, none = embedder.embed_to_npy(X[:70], tmp_path / "E70.npy", progress=False)
+    assert none is None and alone.shape == (70, E.shape[1])
+
+
+def test_embed_to_npy_reads_a_torch_dataset(tmp_path, table_embedder):
+    embedder, X = table_embedder
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(X), torch.zeros(len(X)))
+    E, L = embedder.embed_to_npy(dataset, tmp_path / "E.npy", tmp_path / "L.npy", progress=False)
+    assert_array_equal(E, embedder.transform(X))
+    assert_array_equal(L, embedder.logits(X))
+
+
+def test_embed_to_npy_reads_lazy_images(tmp_path):
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path)
+        files.append(path)
+    images = LazyImages(files, image_size=8)
+    net = make_net(ConvNet(3, 2, image_size=8, penultimate=6), max_epochs=1, verbose=0)
+    embedder = SkorchEmbedder(net, batch_size=5, random_state=0).fit(
+        np.asarray(images), np.arange(12) % 2
+    )
+    E, _ = embedder.embed_to_npy(images, tmp_path / "E.npy", progress=False)
+    np.testing.assert_allclose(E, embedder.transform(np.asarray(images)), rtol=1e-6)
+
+
+def test_embed_to_npy_refuses_what_it_cannot_size(tmp_path, table_embedder):
+    embedder, X = table_embedder
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(torch.from_numpy(X))
+
+    with pytest.raises(TypeError, match="IterableDataset has no length"):
+        embedder.embed_to_npy(Stream(), tmp_path / "E.npy", progress=False)
+    with pytest.raises(ValueError, match="must be different files"):
+        embedder.embed_to_npy(X, tmp_path / "E.npy", tmp_path / "E.npy", progress=False)
+    with pytest.raises(ValueError, match="no rows"):
+        embedder.embed_to_npy(X[:0], tmp_path / "E.npy", progress=False)
