@@ -99,9 +99,6 @@ def compare_methods(
     ['class_balanced', 'dfr', 'erm', 'error_set', 'midlogit', 'random']
     """
     y = np.asarray(y)
-    models, params, labels_used, n_rows = {}, {}, {}, {}
-    models["erm"], labels_used["erm"], n_rows["erm"] = head, "class (ERM)", 0
-
     if select_with_groups:
         if groups is None:
             raise ValueError("select_with_groups=True needs groups=... of E's rows.")
@@ -115,60 +112,74 @@ def compare_methods(
         y=y,
         **search_params,
     ).fit(E, y)
-    midlogit = search.best_estimator_
-    models["midlogit"] = midlogit
-    labels_used["midlogit"] = "class (+ groups to choose)" if select_with_groups else "class"
-    params["midlogit"] = search_choice(search)
-    curated, curated_weight = curated_rows(midlogit)
-    n_curated = curated.size
-
-    def retrain(sampler):
-        return make_pipeline(sampler, LastLayerRetrainer(random_state=random_state)).fit(E, y)
-
-    models["class_balanced"] = retrain(ClassBalancedSampler(random_state=random_state))
-    # The random control keeps as many distinct rows as midlogit's curated set holds.
-    models["random"] = retrain(
-        RandomSubsetSampler(n_samples=np.unique(curated).size, random_state=random_state)
-    )
-    models["error_set"] = retrain(
-        ErrorSetSelector(estimator=FrozenEstimator(head), random_state=random_state)
-    )
-    for name in ("class_balanced", "random", "error_set"):
-        labels_used[name] = "class"
-        n_rows[name] = models[name].steps[0][1].sample_indices_.size
-    n_rows["midlogit"] = n_curated
+    fitted = {
+        "erm": _Fitted(head, "class (ERM)", rows=np.empty(0, dtype=int)),
+        "midlogit": _midlogit(search, select_with_groups),
+    }
+    n_curated = np.unique(fitted["midlogit"].rows).size
+    baselines = {
+        "class_balanced": ClassBalancedSampler(random_state=random_state),
+        # The random control keeps as many distinct rows as midlogit's curated set holds.
+        "random": RandomSubsetSampler(n_samples=n_curated, random_state=random_state),
+        "error_set": ErrorSetSelector(estimator=FrozenEstimator(head), random_state=random_state),
+    }
+    for name, sampler in baselines.items():
+        fitted[name] = _retrained(sampler, E, y, random_state)
     if groups is not None:
-        groups = np.asarray(groups)
-        models["dfr"] = fit_dfr(
-            E, y, groups, validation_fraction=validation_fraction, random_state=random_state
-        )
-        params["dfr"] = {"C": models["dfr"].C}
-        labels_used["dfr"] = "class + groups"
-        dfr_rows = GroupBalancedSampler().fit(E, y, groups=groups).sample_indices_
-        n_rows["dfr"] = int(dfr_rows.size)
-
-    shares = {}
-    if groups is not None:
-        sets = {"midlogit": (curated, curated_weight), "dfr": (dfr_rows, None)}
-        for name in ("class_balanced", "random", "error_set"):
-            sets[name] = (models[name].steps[0][1].sample_indices_, None)
-        shares = {name: minority_share(groups, *rows) for name, rows in sets.items()}
-
-    methods = {}
-    for name, model in models.items():
-        y_pred = model.predict(E_test)
-        methods[name] = {
-            "worst_group_accuracy": worst_group_accuracy(y_test, y_pred, groups=groups_test),
-            "mean_accuracy": float(np.mean(y_pred == np.asarray(y_test))),
-            "group_accuracies": {
-                str(k): v for k, v in group_accuracies(y_test, y_pred, groups=groups_test).items()
-            },
-            "labels_used": labels_used[name],
-            "n_rows": int(n_rows[name]),
-            "params": {k: _plain(v) for k, v in params.get(name, {}).items()},
-            "minority_share": shares.get(name),
-        }
+        fitted["dfr"] = _dfr(E, y, np.asarray(groups), validation_fraction, random_state)
+    methods = {
+        name: _scores(method, E_test, y_test, groups_test, groups)
+        for name, method in fitted.items()
+    }
+    models = {name: method.model for name, method in fitted.items()}
     return Bunch(methods=methods, models=models, midlogit_search=search)
+
+
+class _Fitted:
+    """A retrained head, the labels it used and the rows (and weights) it was fitted on."""
+
+    def __init__(self, model, labels_used, *, rows, weight=None, params=None):
+        self.model, self.labels_used = model, labels_used
+        self.rows, self.weight, self.params = rows, weight, params or {}
+
+
+def _midlogit(search, select_with_groups):
+    rows, weight = curated_rows(search.best_estimator_)
+    labels = "class (+ groups to choose)" if select_with_groups else "class"
+    return _Fitted(
+        search.best_estimator_, labels, rows=rows, weight=weight, params=search_choice(search)
+    )
+
+
+def _retrained(sampler, E, y, random_state):
+    model = make_pipeline(sampler, LastLayerRetrainer(random_state=random_state)).fit(E, y)
+    return _Fitted(model, "class", rows=model.steps[0][1].sample_indices_)
+
+
+def _dfr(E, y, groups, validation_fraction, random_state):
+    model = fit_dfr(
+        E, y, groups, validation_fraction=validation_fraction, random_state=random_state
+    )
+    rows = GroupBalancedSampler().fit(E, y, groups=groups).sample_indices_
+    return _Fitted(model, "class + groups", rows=rows, params={"C": model.C})
+
+
+def _scores(method, E_test, y_test, groups_test, groups):
+    """The test scores of one method, with its retraining set's minority share."""
+    y_pred = method.model.predict(E_test)
+    accuracies = group_accuracies(y_test, y_pred, groups=groups_test)
+    share = None
+    if groups is not None and method.rows.size:
+        share = minority_share(groups, method.rows, method.weight)
+    return {
+        "worst_group_accuracy": worst_group_accuracy(y_test, y_pred, groups=groups_test),
+        "mean_accuracy": float(np.mean(y_pred == np.asarray(y_test))),
+        "group_accuracies": {str(k): v for k, v in accuracies.items()},
+        "labels_used": method.labels_used,
+        "n_rows": int(method.rows.size),
+        "params": {k: _plain(v) for k, v in method.params.items()},
+        "minority_share": share,
+    }
 
 
 def minority_share(groups, rows, sample_weight=None):

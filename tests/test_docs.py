@@ -21,7 +21,7 @@ import midlogit
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 # Pages whose ``>>>`` examples are run.
-DOCTEST_PAGES = ["getting_started.rst", "user_guide.rst"]
+DOCTEST_PAGES = ["getting_started.rst", "user_guide.rst", "scaling.rst"]
 
 # Public objects without an Examples section, each with the reason. The test below fails
 # when a new object lacks one, and when an object listed here gains one (drop it then).

@@ -1,9 +1,11 @@
 """Past one machine: searches and INVERT on a Dask cluster, embeddings out of core."""
 
 import tracemalloc
+import warnings
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from dask.sizeof import sizeof
@@ -20,7 +22,7 @@ from midlogit.datasets import LazyImages, make_spurious_gaussians
 from midlogit.invert import ConceptLabeler
 from midlogit.invert._ranking import _Concepts
 from midlogit.recipes import midlogit_search
-from midlogit.selection import LogitBandSelector
+from midlogit.selection import LogitBandSelector, class_logits
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +183,23 @@ def test_column_statistics_by_row_blocks_match_numpys(monkeypatch, weighted):
     expected_std = np.sqrt(np.average((X - expected_mean) ** 2, axis=0, weights=w))
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-12)
     np.testing.assert_allclose(scale, np.where(expected_std > 0, expected_std, 1.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_a_heads_logits_by_row_blocks_equal_one_call(monkeypatch, frame):
+    X, y, _ = _embeddings(n=300)
+    if frame:
+        X = pd.DataFrame(X, columns=[f"e{i}" for i in range(X.shape[1])])
+    head = LogisticRegression().fit(X, y)
+    monkeypatch.setattr(midlogit.base, "_ROWS_PER_BLOCK", 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a block that lost its column names would warn
+        logits, classes = class_logits(head, X, y)
+    decision = head.decision_function(X)  # float32: BLAS may round a block differently
+    np.testing.assert_allclose(
+        logits, np.column_stack([-decision, decision]), rtol=1e-5, atol=1e-6
+    )
+    assert_array_equal(classes, head.classes_)
 
 
 def test_a_sampler_that_keeps_every_row_returns_the_input_itself(tmp_path):
