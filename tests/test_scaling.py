@@ -103,13 +103,17 @@ def test_search_on_dask_gives_the_local_result(client):
     )
 
 
-def test_labeler_on_dask_gives_the_local_result(client):
+def test_labeler_on_dask_gives_the_local_result(client, monkeypatch):
     A, C = _layer()
     params = dict(max_length=2, activation_range=(0.1, 0.9), test_size=0.3, random_state=0)
     local = ConceptLabeler(**params).fit(A, C)
+    sent = []
+    monkeypatch.setattr(_Concepts, "__getstate__", lambda self: sent.append(self) or vars(self))
     with get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
         remote = ConceptLabeler(**params, n_jobs=-1).fit(A, C)
     assert len(tasks.data) >= 2  # the units went out in blocks
+    # The selection and the test rows' concepts, each pickled once for every block.
+    assert len(sent) == 2 and sent[0] is not sent[1]
     assert _explanations(remote) == _explanations(local)
     assert_array_equal(remote.auc_, local.auc_)
     assert_array_equal(remote.activation_thresholds_, local.activation_thresholds_)

@@ -25,12 +25,12 @@ _BYTES_PER_ENTRY = 64
 
 
 def _unit_chunks(n_samples, units, n_jobs):
-    """Column indices of the blocks of units: at least one block per worker, each at most
+    """Column slices of the blocks of units: at least one block per worker, each at most
     ``_MAX_CHUNK_UNITS`` units and ``working_memory`` (scikit-learn's setting) of ranks."""
     workers = max(1, effective_n_jobs(n_jobs))
     budget = get_config()["working_memory"] * 2**20 // (_BYTES_PER_ENTRY * n_samples)
     size = int(min(_MAX_CHUNK_UNITS, max(1, math.ceil(units / workers)), max(1, budget)))
-    return [np.arange(s, min(s + size, units)) for s in range(0, units, size)]
+    return [slice(s, min(s + size, units)) for s in range(0, units, size)]
 
 
 def _label_units(X, concepts, test_concepts, task):
