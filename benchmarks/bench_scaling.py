@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import tempfile
 import time
 import tracemalloc
@@ -216,7 +217,8 @@ def report(result):
         "",
         f"- Machine: {result['machine']}; Python {result['python']}, NumPy {result['numpy']}, "
         f"scikit-learn {result['sklearn']}, joblib {result['joblib']}, Dask "
-        f"{result['dask']}; load average at start {result['load']}. One run per row "
+        f"{result['dask']}; midlogit at commit {result['commit']}; load average at start "
+        f"{result['load']}. One run per row "
         "(a shared machine: runs vary by some 10 %).",
         "",
         f"## Search: {s['candidates']} candidates on {s['n']:,} x {s['dims']} float32 "
@@ -314,6 +316,9 @@ def main():
         "joblib": joblib.__version__,
         "dask": dask.__version__,
         "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
         "quick": args.quick,
     }
     E, y, head = embeddings(n, dims)
