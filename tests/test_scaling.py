@@ -14,14 +14,15 @@ from numpy.testing import assert_array_equal
 from PIL import Image
 from sklearn import config_context
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 
 import midlogit.base
-from midlogit.backbones import MLP, ConvNet, SkorchEmbedder, make_net
+from midlogit.backbones import MLP, ConvNet, SkorchEmbedder, cache_info, make_net
 from midlogit.base import standardization
 from midlogit.datasets import LazyImages, make_spurious_gaussians
 from midlogit.invert import ConceptLabeler
 from midlogit.invert._ranking import _Concepts
-from midlogit.recipes import midlogit_search
+from midlogit.recipes import make_midlogit_pipeline, midlogit_search
 from midlogit.selection import LogitBandSelector, class_logits
 
 
@@ -101,6 +102,27 @@ def test_search_on_dask_gives_the_local_result(client):
     np.testing.assert_allclose(
         remote.best_estimator_[-1].coef_, local.best_estimator_[-1].coef_, rtol=1e-12
     )
+
+
+def test_a_frozen_embedder_computes_each_row_once_per_worker(client):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(np.int64)
+    net = make_net(MLP(4, 2, hidden=(8,)), max_epochs=3, verbose=0, random_state=0).fit(X, y)
+    grid = {
+        "logitbandselector__band_width": [0.4, 0.6, 0.8, 1.0],
+        "embeddingclusterer__n_clusters": [2, 3],
+    }
+    pipe = make_midlogit_pipeline(net, random_state=0)
+    local = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+    with joblib.parallel_backend("dask", scatter=[X, y]):
+        remote = GridSearchCV(pipe, grid, cv=2, n_jobs=-1).fit(X, y)
+    assert_array_equal(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    computed = client.run(lambda: cache_info()["rows_computed"])
+    reused = client.run(lambda: cache_info()["rows_reused"])
+    # 16 fits over two workers: each worker's cache is its own, filled once, then reused.
+    assert all(0 < rows <= len(X) for rows in computed.values()), computed
+    assert sum(reused.values()) > sum(computed.values()), (computed, reused)
 
 
 def test_labeler_on_dask_gives_the_local_result(client, monkeypatch):
