@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from bench_quality import TASKS, embed
 
-from midlogit.comparison import compare_methods, midlogit_search, search_choice
+from midlogit.experiments.comparison import compare_methods
 from midlogit.metrics import worst_group_accuracy
+from midlogit.recipes import midlogit_search, search_choice
 
 BASE = {
     "scoring": "pseudo_group",

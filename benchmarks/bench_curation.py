@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from midlogit.comparison import compare_methods
 from midlogit.datasets import make_spurious_gaussians
+from midlogit.experiments.comparison import compare_methods
 from midlogit.retraining import LastLayerRetrainer
 
 RULES = {

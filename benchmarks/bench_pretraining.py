@@ -7,7 +7,7 @@ three ways (``make_finetune_net``): the body frozen and only a new head trained,
 gentle fine-tune (body learning rate 1e-4, head 1e-3), and a full fine-tune (every
 layer at 1e-3), 5 epochs each. Tasks: biased dSprites at bias 0.9 / 0.95 / 0.99
 (10,000 train, 5,000 held-out at the same bias, 3,000 unbiased test rows, 32 px, the
-splits of ``midlogit.demo.load_demo_data``) and the Waterbirds-like task
+splits of ``midlogit.experiments.demo.load_demo_data``) and the Waterbirds-like task
 (``make_waterbirds_like``: train in Waterbirds' proportions 3498/184/56/1057; held-out
 rows drawn in the same proportions, 4,795 of them; 4,000 group-balanced test rows).
 
@@ -54,8 +54,8 @@ from midlogit.backbones import (  # noqa: E402
     sprite_convnet,
 )
 from midlogit.baselines import fit_dfr  # noqa: E402
-from midlogit.comparison import compare_methods  # noqa: E402
 from midlogit.datasets import make_biased_dsprites, make_waterbirds_like  # noqa: E402
+from midlogit.experiments.comparison import compare_methods  # noqa: E402
 from midlogit.metrics import worst_group_accuracy  # noqa: E402
 from midlogit.selection import LogitBandSelector  # noqa: E402
 

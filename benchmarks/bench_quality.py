@@ -2,7 +2,7 @@
 
 For each (task, seed): train or fit the ERM model, embed a held-out retraining split and
 an unbiased test split once, retrain the last layer by every method of
-``midlogit.comparison.compare_methods`` and record worst-group (WGA) and mean test
+``midlogit.experiments.comparison.compare_methods`` and record worst-group (WGA) and mean test
 accuracy. midlogit is run under two selection protocols: **label-free** (its grid scored
 by the pseudo-group scorer, no group labels anywhere) and **groups choose** (group labels
 of the validation half score the grid, as JTT and AFR are tuned). For the label-free
@@ -28,16 +28,11 @@ import sklearn
 import torch
 from sklearn.base import clone
 
-from midlogit.comparison import (
-    compare_methods,
-    curated_rows,
-    midlogit_search,
-    minority_share,
-    search_choice,
-)
 from midlogit.datasets import make_spurious_gaussians
-from midlogit.demo import format_table, load_demo_data, make_backbone
+from midlogit.experiments.comparison import compare_methods, minority_share
+from midlogit.experiments.demo import format_table, load_demo_data, make_backbone
 from midlogit.metrics import worst_group_accuracy
+from midlogit.recipes import curated_rows, midlogit_search, search_choice
 from midlogit.retraining import LastLayerRetrainer
 
 # name -> (description, bias); the sprite tasks also name their dataset and protocol

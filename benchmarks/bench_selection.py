@@ -37,8 +37,9 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import ParameterGrid
 
-from midlogit.comparison import compare_methods, midlogit_search
+from midlogit.experiments.comparison import compare_methods
 from midlogit.metrics import group_accuracies, pseudo_groups, worst_group_accuracy
+from midlogit.recipes import midlogit_search
 from midlogit.selection import LogitBandSelector
 
 MIN_CELL = 5

@@ -20,7 +20,7 @@ import torch
 
 import midlogit.backbones._pretraining as pretraining
 from midlogit.backbones import pretrained_sprite_net
-from midlogit.demo import PRETRAINING
+from midlogit.experiments.demo import PRETRAINING
 
 SHIPPED = Path(__file__).resolve().parent.parent / "midlogit" / "backbones" / "weights"
 

@@ -35,7 +35,7 @@ from sklearn.model_selection import GridSearchCV
 from midlogit.baselines import fit_dfr
 from midlogit.clustering import EmbeddingClusterer
 from midlogit.datasets import make_spurious_gaussians
-from midlogit.demo import format_table
+from midlogit.experiments.demo import format_table
 from midlogit.metrics import (
     group_accuracies,
     make_pseudo_group_scorer,
@@ -106,8 +106,7 @@ print("chosen:", search.best_params_)
 
 selector = search.best_estimator_.named_steps["logitbandselector"]
 in_band = np.bincount(held_out.groups[selector.support_], minlength=4)
-print("rows per group in the chosen band:",
-      dict(zip(group_names.values(), in_band.tolist())))
+print("rows per group in the chosen band:", dict(zip(group_names.values(), in_band.tolist())))
 
 # %%
 # DFR, with group labels

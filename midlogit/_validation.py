@@ -6,6 +6,7 @@ finite, 2-D ``X`` of at least two rows and one class label per row. ``midlogit.b
 re-exports these names.
 """
 
+import importlib
 import numbers
 import warnings
 
@@ -43,6 +44,25 @@ def renamed_param(estimator, old, new):
         type(estimator).__name__, old, new, getattr(estimator, old), getattr(estimator, new),
         estimator.__init__.__kwdefaults__[new], stacklevel=4,
     )  # fmt: skip
+
+
+def moved_module(old, new):
+    """A module ``__getattr__`` for the module ``old``, now ``new``: every name is taken
+    from ``new``, with a FutureWarning until the old path goes in 0.3."""
+
+    def __getattr__(name):
+        if name.startswith("__"):
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(new), name)
+        warnings.warn(
+            f"{old} moved to {new} in 0.2 and the old path will be removed in 0.3; "
+            f"import {name} from {new}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return value
+
+    return __getattr__
 
 
 def shown_label(label):

@@ -5,7 +5,7 @@ net; :func:`midlogit_search` searches it on embeddings with no group labels. The
 defaults (:data:`DEFAULT_BAND_WIDTHS`, :data:`DEFAULT_N_CLUSTERS`,
 :data:`AVERAGED_REFITS`) are written here once; the comparison, the demo, the examples
 and the benchmarks use them. This layer sits above the method modules and below the
-application (:mod:`midlogit.comparison`, :mod:`midlogit.demo`, :mod:`midlogit.cli`).
+application (:mod:`midlogit.experiments`: the comparison, the demo and the command line).
 """
 
 import numpy as np

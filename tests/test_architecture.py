@@ -6,6 +6,7 @@ compared with the importer's.
 """
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,20 @@ def test_the_check_can_fail(tmp_path):
         "midlogit.recipes",
         "midlogit.selection",
     ]
+
+
+@pytest.mark.parametrize(
+    "old, new, name",
+    [
+        ("midlogit.comparison", "midlogit.experiments.comparison", "compare_methods"),
+        ("midlogit.demo", "midlogit.experiments.demo", "run_demo"),
+        ("midlogit.cli", "midlogit.experiments.cli", "main"),
+    ],
+)
+def test_the_applications_former_paths_warn_and_give_the_same_objects(old, new, name):
+    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+    with pytest.warns(FutureWarning, match=f"{old} moved to {new}.*import {name} from {new}"):
+        assert getattr(old_module, name) is getattr(new_module, name)
+    with pytest.raises(AttributeError):
+        old_module.no_such_name  # noqa: B018
+    assert not hasattr(old_module, "__all__")  # the API reference lists the new paths only

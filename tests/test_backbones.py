@@ -889,7 +889,7 @@ def test_head_keeps_float32_embeddings_float32(table_net):
 
 def test_the_demo_pretraining_is_shipped_and_read_from_the_package(tmp_path):
     from midlogit.backbones import pretrained_sprite_net
-    from midlogit.demo import PRETRAINING
+    from midlogit.experiments.demo import PRETRAINING
 
     # an empty user cache: the demo's weights come from the package, not from training
     module = pretrained_sprite_net(**PRETRAINING, cache_dir=tmp_path)

@@ -5,7 +5,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from midlogit.comparison import (
+from midlogit.datasets import make_spurious_gaussians
+from midlogit.experiments.comparison import (
     AVERAGED_REFITS,
     DEFAULT_BAND_WIDTHS,
     DEFAULT_N_CLUSTERS,
@@ -14,7 +15,6 @@ from midlogit.comparison import (
     midlogit_search,
     search_choice,
 )
-from midlogit.datasets import make_spurious_gaussians
 from midlogit.metrics import worst_group_accuracy
 from midlogit.retraining import LastLayerRetrainer
 

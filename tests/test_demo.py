@@ -6,8 +6,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from midlogit.cli import build_parser, main
-from midlogit.demo import format_table, load_demo_data, run_demo
+from midlogit.experiments.cli import build_parser, main
+from midlogit.experiments.demo import format_table, load_demo_data, run_demo
 
 matplotlib.use("Agg")
 
@@ -97,7 +97,8 @@ def test_format_table_lists_every_method():
 def test_cli_demo_passes_its_options(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(
-        "midlogit.demo.run_demo", lambda dataset, **kwargs: seen.update(dataset=dataset, **kwargs)
+        "midlogit.experiments.demo.run_demo",
+        lambda dataset, **kwargs: seen.update(dataset=dataset, **kwargs),
     )
     status = main(
         [

@@ -29,10 +29,12 @@ MISSING_EXAMPLES = {}
 
 
 def _public_modules():
+    """Every module whose dotted name has no private part (``midlogit.experiments.demo``
+    is one; ``midlogit.pipeline._steps`` is not)."""
     return [
-        importlib.import_module(f"midlogit.{info.name}")
-        for info in pkgutil.iter_modules(midlogit.__path__)
-        if not info.name.startswith("_")
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(midlogit.__path__, "midlogit.")
+        if not any(part.startswith("_") for part in info.name.split("."))
     ]
 
 

@@ -23,7 +23,7 @@ def plot_group_accuracies(results, *, group_names=None, methods=None, title=None
     results : dict
         ``{method: {"group_accuracies": {group: acc}, "worst_group_accuracy": w,
         "mean_accuracy": m}}`` — the ``methods`` of
-        :func:`midlogit.comparison.compare_methods` and of the demo's ``results.json``
+        :func:`midlogit.experiments.comparison.compare_methods` and of the demo's ``results.json``
         (a dict holding such a mapping under ``"methods"`` is accepted too).
     group_names : dict or sequence or None, default=None
         Tick labels of the groups (in first-seen order when a sequence).

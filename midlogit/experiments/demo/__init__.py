@@ -2,7 +2,7 @@
 
 ``midlogit demo`` runs :func:`run_demo`: it trains a small network by ERM on data with a
 planted shortcut, embeds a held-out retraining split and an unbiased test split once,
-retrains the last layer by every method of :func:`midlogit.comparison.compare_methods`
+retrains the last layer by every method of :func:`midlogit.experiments.comparison.compare_methods`
 and writes a report, the raw numbers and the figures.
 """
 

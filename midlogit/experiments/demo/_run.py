@@ -50,12 +50,12 @@ def load_demo_data(dataset, *, bias, seed=0, quick=False):
 
     Examples
     --------
-    >>> from midlogit.demo import load_demo_data
+    >>> from midlogit.experiments.demo import load_demo_data
     >>> splits = load_demo_data("gaussians", bias=0.9, quick=True)
     >>> sorted(splits)
     ['heldout', 'test', 'train']
     """
-    from .. import datasets
+    from ... import datasets
 
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}.")
@@ -86,7 +86,7 @@ def _digits_splits(bias, seeds):
     from sklearn.model_selection import train_test_split
     from sklearn.utils import Bunch
 
-    from ..datasets import make_colored_digits
+    from ...datasets import make_colored_digits
 
     pool = make_colored_digits(bias=bias, subset="train", random_state=seeds["train"])
     train_rows, heldout_rows = train_test_split(
@@ -150,13 +150,13 @@ def make_backbone(dataset, data, *, seed=0, quick=False, pretrained=True, verbos
 
     Examples
     --------
-    >>> from midlogit.demo import load_demo_data, make_backbone
+    >>> from midlogit.experiments.demo import load_demo_data, make_backbone
     >>> train = load_demo_data("gaussians", bias=0.9, quick=True)["train"]
     >>> embedder = make_backbone("gaussians", train, quick=True).fit(train.data, train.target)
     >>> embedder.transform(train.data).shape[0] == train.target.size
     True
     """
-    from ..backbones import (
+    from ...backbones import (
         MLP,
         ConvNet,
         EpochProgress,
@@ -207,7 +207,7 @@ def run_demo(
     unbiased sprites and cached, then fine-tuned by ERM, for sprite images; trained from
     scratch otherwise, see :func:`make_backbone`); embeddings of a held-out and an
     unbiased test split; every method of
-    :func:`~midlogit.comparison.compare_methods`; then INVERT explains each class logit
+    :func:`~midlogit.experiments.comparison.compare_methods`; then INVERT explains each class logit
     of the ERM head and of midlogit's head over all held-out rows and over its mid band
     (:func:`~midlogit.concepts.explain_logit`).
 
@@ -237,13 +237,13 @@ def run_demo(
     Examples
     --------
     >>> import tempfile
-    >>> from midlogit.demo import run_demo
+    >>> from midlogit.experiments.demo import run_demo
     >>> results = run_demo("gaussians", quick=True, verbose=0, plots=False,
     ...                    out=tempfile.mkdtemp())
     >>> sorted(results["methods"])
     ['class_balanced', 'dfr', 'erm', 'error_set', 'midlogit', 'random']
     """
-    from ..backbones import torch_threads
+    from ...backbones import torch_threads
 
     start = time.perf_counter()
     with torch_threads(1):  # measured: on 2 shared cores 1 thread trains fastest
@@ -343,8 +343,8 @@ def _search_progress(head, y, verbose):
     from sklearn.model_selection import ParameterGrid
     from tqdm.auto import tqdm
 
-    from ..metrics import make_pseudo_group_scorer
-    from ..recipes import midlogit_search
+    from ...metrics import make_pseudo_group_scorer
+    from ...recipes import midlogit_search
 
     n_settings = len(ParameterGrid(midlogit_search(head).param_grid))
     bar = tqdm(total=n_settings, desc="midlogit search", unit="setting", disable=not verbose)
@@ -390,7 +390,7 @@ def _minority_clusters(pipeline, heldout):
 
 
 def _concepts(split, dataset):
-    from ..concepts import dataset_concepts
+    from ...concepts import dataset_concepts
 
     target_word, attribute_word, _ = _WORDS[dataset]
     latents = split.get("latents")
@@ -407,8 +407,8 @@ def _what_logits_track(dataset, split, E, head, retrained, band, seed):
     class: there a logit that tracks the attribute is told apart from one that tracks
     the class (on biased rows the two concepts nearly coincide).
     """
-    from ..concepts import explain_logit
-    from ..selection import class_logits
+    from ...concepts import explain_logit
+    from ...selection import class_logits
 
     concepts = _concepts(split, dataset)
     names = list(concepts.concept_names)

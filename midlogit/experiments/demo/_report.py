@@ -18,7 +18,7 @@ def format_table(methods):
 
     Examples
     --------
-    >>> from midlogit.demo import format_table
+    >>> from midlogit.experiments.demo import format_table
     >>> print(format_table({"erm": {"worst_group_accuracy": 0.5, "mean_accuracy": 0.9,
     ...                             "labels_used": "class", "n_rows": 0}}))
     | method | worst-group acc. | mean acc. | labels used | rows |
@@ -58,7 +58,7 @@ def _clustered(pipeline):
 def _write_figures(out, comparison, heldout, group_names, explanations, dataset):
     import matplotlib.pyplot as plt
 
-    from .. import plotting
+    from ... import plotting
 
     best = comparison.midlogit_search.best_estimator_
     clusterer = best.named_steps["embeddingclusterer"]
@@ -189,7 +189,7 @@ def _report(results, figures):
         "",
         "```python",
         "from midlogit.backbones import SkorchEmbedder",
-        "from midlogit.comparison import midlogit_search",
+        "from midlogit.recipes import midlogit_search",
         "",
         "embedder = SkorchEmbedder(net, frozen=True)  # your trained skorch net",
         "E = embedder.fit(X_heldout, y_heldout).transform(X_heldout)",
