@@ -120,7 +120,6 @@ def test_the_check_can_fail(tmp_path):
     [
         ("midlogit.comparison", "midlogit.experiments.comparison", "compare_methods"),
         ("midlogit.demo", "midlogit.experiments.demo", "run_demo"),
-        ("midlogit.cli", "midlogit.experiments.cli", "main"),
     ],
 )
 def test_the_applications_former_paths_warn_and_give_the_same_objects(old, new, name):

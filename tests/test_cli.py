@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from midlogit.experiments.cli import build_parser, main
+from midlogit.cli import build_parser, main
 
 
 def _write_files(tmp_path, n=200, units=1, names=("water", "land", "sky"), seed=0):
@@ -151,7 +151,7 @@ def test_every_option_shows_its_default_and_label_help_has_the_formats():
 
 def test_output_piped_into_head_ends_quietly(tmp_path):
     files = _write_files(tmp_path, n=120, units=400)  # a report far above a pipe's buffer
-    code = "import sys; from midlogit.experiments.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from midlogit.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "label", *files, "--max-length", "1"],

@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from midlogit.experiments.cli import build_parser, main
+from midlogit.cli import build_parser, main
 from midlogit.experiments.demo import format_table, load_demo_data, run_demo
 
 matplotlib.use("Agg")

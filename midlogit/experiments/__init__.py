@@ -4,9 +4,9 @@
   embeddings, scored on the same test rows (``compare_methods``).
 - :mod:`midlogit.experiments.demo`: the main job, a pretrained sprite network fine-tuned on
   a shortcut, then the comparison, INVERT and a report (``midlogit demo``).
-- :mod:`midlogit.experiments.cli`: the ``midlogit`` command.
 
-Nothing in the library imports from here.
+The ``midlogit`` command (:mod:`midlogit.cli`) runs them. Nothing in the library imports
+from here.
 """
 
 __all__ = []
