@@ -17,7 +17,8 @@ input files:
                'activations', or as its only array: shape (n,) for one unit or
                (n, units), numbers without NaN. Optional arrays: 'unit_names' (one
                string per unit) and 'ids' (one per row, matched against the concept
-               file's id column). A bare .npy array is read too.
+               file's id column). A bare .npy array is read too, memory-mapped,
+               a block of units at a time: a layer larger than memory will do.
   CONCEPTS     a UTF-8 .csv file: a header row of concept names, then one row per
                sample of 0/1 or true/false values (any case). A column named by
                --id-column holds sample ids: with 'ids' in the activations file the

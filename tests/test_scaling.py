@@ -20,7 +20,8 @@ import midlogit.base
 from midlogit.backbones import MLP, ConvNet, SkorchEmbedder, cache_info, make_net
 from midlogit.base import standardization
 from midlogit.datasets import LazyImages, make_spurious_gaussians
-from midlogit.invert import ConceptLabeler
+from midlogit.invert import ConceptLabeler, label_files
+from midlogit.invert._files import _load_activations
 from midlogit.invert._ranking import _Concepts
 from midlogit.recipes import make_midlogit_pipeline, midlogit_search
 from midlogit.selection import LogitBandSelector, class_logits
@@ -163,6 +164,24 @@ def test_labeler_on_a_memmap_by_blocks_gives_the_in_memory_result(tmp_path):
     assert _explanations(blocks) == _explanations(in_memory)
     assert_array_equal(blocks.auc_, in_memory.auc_)
     assert_array_equal(blocks.activation_thresholds_, in_memory.activation_thresholds_)
+
+
+def test_label_files_maps_a_npy_layer_and_reports_as_from_memory(tmp_path):
+    A, C = _layer(units=5)
+    np.save(tmp_path / "layer.npy", A)
+    np.savez(tmp_path / "layer.npz", activations=A)
+    header = ",".join(f"c{k}" for k in range(C.shape[1]))
+    rows = "\n".join(",".join(str(int(v)) for v in row) for row in C)
+    (tmp_path / "concepts.csv").write_text(f"{header}\n{rows}\n")
+    loaded, _, _ = _load_activations(tmp_path / "layer.npy")
+    while loaded is not None and not isinstance(loaded, np.memmap):
+        loaded = loaded.base  # views of views: the file's map is underneath, no copy
+    assert loaded is not None
+    reports = [
+        label_files(tmp_path / name, tmp_path / "concepts.csv", id_column=None, max_length=2)
+        for name in ("layer.npy", "layer.npz")
+    ]
+    assert reports[0] == reports[1] and "c1 & ~c4" in reports[0]
 
 
 def test_labeler_memory_follows_the_blocks_not_the_layer(tmp_path):

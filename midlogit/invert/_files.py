@@ -6,6 +6,7 @@ import numpy as np
 
 from ..datasets import _csv_rows
 from ._labeler import ConceptLabeler
+from ._validation import _all_finite
 
 # --------------------------------------------------------------------------- files
 
@@ -16,7 +17,8 @@ _FALSE = {"0", "false", "f", "no", "0.0"}
 def _load_activations(path):
     path = os.fspath(path)
     try:
-        data = np.load(path, allow_pickle=False)
+        # A .npy file is memory-mapped: the labeler reads it block by block.
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read as a .npz file of arrays ({exc}).") from exc
     if not hasattr(data, "files"):
@@ -35,14 +37,14 @@ def _load_activations(path):
                 f"{path}: found arrays {sorted(arrays)}; name the activations "
                 "'activations' (optional extras: 'unit_names', 'ids')."
             )
-    A = np.asarray(A)
+    A = np.asarray(A)  # a memmap stays one underneath: no copy
     if A.dtype.kind not in "biuf" or A.ndim not in (1, 2):
         raise ValueError(
             f"{path}: activations must be a numeric array of shape (n,) or (n, units), got "
             f"dtype {A.dtype} and shape {A.shape}."
         )
     A = A.reshape(len(A), -1)
-    if not np.all(np.isfinite(A)):
+    if not _all_finite(A):
         bad = np.flatnonzero(~np.isfinite(A).all(axis=1))
         raise ValueError(
             f"{path}: activations contain NaN or infinite values (rows {bad[:5].tolist()}"
@@ -121,8 +123,10 @@ def label_files(
     activations_path : str or path-like
         A ``.npz`` (or ``.npy``) file. The activations are the array named
         ``activations``, or the only array; shape (n_samples,) for one unit or
-        (n_samples, n_units). Optional arrays: ``unit_names`` (one per unit) and ``ids``
-        (one per sample, matched against the concept file's id column).
+        (n_samples, n_units). A ``.npy`` file is memory-mapped and read a block of
+        units at a time, so a layer larger than memory can be labelled. Optional arrays
+        (``.npz``): ``unit_names`` (one per unit) and ``ids`` (one per sample, matched
+        against the concept file's id column).
     concepts_path : str or path-like
         A CSV file with a header row of concept names and one row per sample of
         0/1 or true/false values (any case). A column named ``id_column`` holds sample
