@@ -30,7 +30,7 @@ from midlogit.backbones import (
     set_cache_limit,
 )
 from midlogit.pipeline import make_pipeline
-from midlogit.recipes import make_midlogit_pipeline
+from midlogit.recipes import make_midlogit_pipeline, midlogit_search
 from midlogit.retraining import LastLayerRetrainer
 from midlogit.selection import LogitBandSelector
 
@@ -409,6 +409,19 @@ def test_make_midlogit_pipeline_wires_the_head(table_net):
     np.testing.assert_allclose(
         selector.logits_[:, 1], logits[:, 1] - logits[:, 0], rtol=1e-5, atol=1e-5
     )
+
+
+def test_make_midlogit_pipeline_is_a_setting_of_the_search(table_net):
+    # One set of defaults: the pipeline's steps are the search's (band, average) setting.
+    pipe = make_midlogit_pipeline(table_net, band_width=0.4, n_clusters=4, random_state=0)
+    head = pipe.named_steps["skorchembedder"].head()
+    search = midlogit_search(head, (0.4,), (4,), retrain_from="band", sampling="average")
+    setting = {name: values[0] for name, values in search.param_grid[0].items()}
+    candidate = clone(search.estimator).set_params(**setting)
+    for (name, step), (_, expected) in zip(pipe.steps[1:], candidate.steps):
+        params, wanted = step.get_params(deep=False), expected.get_params(deep=False)
+        params.pop("estimator", None), wanted.pop("estimator", None)  # FrozenEstimator(head)
+        assert params == wanted, name
 
 
 def test_make_net_seeds_the_initial_weights():
