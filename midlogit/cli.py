@@ -7,6 +7,7 @@ The benchmarks are scripts of a source checkout, run as ``python benchmarks/benc
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["main", "build_parser"]
@@ -70,6 +71,30 @@ def _int_at_least(low, high=None):
         return value
 
     return parse
+
+
+def _n_jobs(text):
+    """joblib's ``n_jobs``: -1 or any integer >= 1."""
+    value = _int_at_least(-1)(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 is not a number of workers: use -1 or >= 1")
+    return value
+
+
+@contextmanager
+def _on_cluster(address):
+    """Run joblib's work on the Dask cluster at ``address``, or here when it is None."""
+    if address is None:
+        yield
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--scheduler needs Dask: pip install 'midlogit[dask]'") from None
+    import joblib
+
+    with Client(address, timeout=30), joblib.parallel_backend("dask"):
+        yield
 
 
 def _test_size(text):
@@ -213,6 +238,19 @@ def build_parser():
         help="seed of the held-out split",
     )
     label.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=None,
+        help="workers over blocks of units: threads, or with --scheduler the cluster's "
+        "workers; -1 for all (default: 1, or with --scheduler every worker)",
+    )
+    label.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="label on the Dask cluster whose scheduler listens at ADDRESS (e.g. "
+        "tcp://10.0.0.5:8786); needs pip install 'midlogit[dask]' (default: on this machine)",
+    )
+    label.add_argument(
         "--id-column", default="id", help="name of the sample-id column of the CSV file"
     )
     label.add_argument(
@@ -244,16 +282,18 @@ def _label(args):
             n_explanations=args.n_explanations,
             test_size=args.test_size,
             random_state=args.random_state,
+            n_jobs=args.n_jobs,
         )
 
     given = None if args.activation_range is None else tuple(args.activation_range)
-    report = label(given)
-    if args.band is not None:
-        lo, hi = 0.5 - args.band / 2, 0.5 + args.band / 2
-        report += (
-            f"\n\n# Over the mid band (quantiles {lo:.2f}-{hi:.2f} of each unit)\n\n"
-            + label((lo, hi))
-        )
+    with _on_cluster(args.scheduler):
+        report = label(given)
+        if args.band is not None:
+            lo, hi = 0.5 - args.band / 2, 0.5 + args.band / 2
+            report += (
+                f"\n\n# Over the mid band (quantiles {lo:.2f}-{hi:.2f} of each unit)\n\n"
+                + label((lo, hi))
+            )
     if args.out is None:
         sys.stdout.write(report if report.endswith("\n") else report + "\n")
         sys.stdout.flush()

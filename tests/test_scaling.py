@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV
 import midlogit.base
 from midlogit.backbones import MLP, ConvNet, SkorchEmbedder, cache_info, make_net
 from midlogit.base import standardization
+from midlogit.cli import main
 from midlogit.datasets import LazyImages, make_spurious_gaussians
 from midlogit.invert import ConceptLabeler, label_files
 from midlogit.invert._files import _load_activations
@@ -140,6 +141,25 @@ def test_labeler_on_dask_gives_the_local_result(client, monkeypatch):
     assert _explanations(remote) == _explanations(local)
     assert_array_equal(remote.auc_, local.auc_)
     assert_array_equal(remote.activation_thresholds_, local.activation_thresholds_)
+
+
+def test_label_command_on_a_cluster_gives_the_local_report(client, tmp_path, capsys):
+    A, C = _layer(units=70)
+    np.save(tmp_path / "layer.npy", A)
+    rows = "\n".join(",".join(str(int(v)) for v in row) for row in C)
+    header = ",".join(f"c{k}" for k in range(C.shape[1]))
+    (tmp_path / "concepts.csv").write_text(f"{header}\n{rows}\n")
+    files = [str(tmp_path / "layer.npy"), str(tmp_path / "concepts.csv"), "--max-length", "2"]
+    reports = []
+    for extra in ([], ["--n-jobs", "2"], ["--scheduler", client.scheduler.address]):
+        with get_task_stream(client) as tasks:
+            assert main(["label", *files, *extra]) == 0
+        reports.append(capsys.readouterr().out)
+        assert bool(tasks.data) == ("--scheduler" in extra)
+    assert reports[0] == reports[1] == reports[2]
+    assert "c1 & ~c4" in reports[0]
+    assert main(["label", *files, "--n-jobs", "0"]) == 2
+    assert "0 is not a number of workers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("sparse", [False, True])
