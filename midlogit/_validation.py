@@ -47,8 +47,8 @@ def renamed_param(estimator, old, new):
 
 
 def moved_module(old, new):
-    """A module ``__getattr__`` for the module ``old``, now ``new``: every name is taken
-    from ``new``, with a FutureWarning until the old path goes in 0.3."""
+    """``(__getattr__, __all__, new)`` for the module ``old``, now ``new``: every name is
+    taken from ``new``, with a FutureWarning until the old path goes in 0.3."""
 
     def __getattr__(name):
         if name.startswith("__"):
@@ -62,7 +62,7 @@ def moved_module(old, new):
         )
         return value
 
-    return __getattr__
+    return __getattr__, list(importlib.import_module(new).__all__), new
 
 
 def shown_label(label):

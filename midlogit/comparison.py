@@ -3,4 +3,7 @@
 
 from ._validation import moved_module
 
-__getattr__ = moved_module("midlogit.comparison", "midlogit.experiments.comparison")
+# Each name comes from the new module on use, with the warning (a star-import too).
+__getattr__, __all__, _moved_to = moved_module(
+    "midlogit.comparison", "midlogit.experiments.comparison"
+)

@@ -3,4 +3,5 @@
 
 from ._validation import moved_module
 
-__getattr__ = moved_module("midlogit.demo", "midlogit.experiments.demo")
+# Each name comes from the new module on use, with the warning (a star-import too).
+__getattr__, __all__, _moved_to = moved_module("midlogit.demo", "midlogit.experiments.demo")

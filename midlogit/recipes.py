@@ -126,15 +126,14 @@ def _curation_steps(
     return (
         LogitBandSelector(
             estimator=frozen,
-            band_width=band_width,
             random_state=random_state,
-            **{"band_center": "auto", **(selector_params or {})},
+            **{"band_width": band_width, "band_center": "auto", **(selector_params or {})},
         ),
         EmbeddingClusterer(
             estimator=frozen,
-            n_clusters=n_clusters,
             random_state=random_state,
             **{
+                "n_clusters": n_clusters,
                 "balance": "pseudo_groups",
                 "n_selected": "auto",
                 "sampling": sampling,
@@ -275,8 +274,9 @@ default=("average", "weight")
         used by, ``scoring="worst_group"``.
     n_jobs : int or None, default=None
         Candidates fitted in parallel (``GridSearchCV(n_jobs=...)``); under
-        ``joblib.parallel_backend("dask")`` on a Dask cluster's workers, with the same
-        results as ``n_jobs=1`` (the "Scaling out" page of the user guide).
+        ``joblib.parallel_backend("dask")`` on a Dask cluster's workers. The results are
+        those of ``n_jobs=1`` with BLAS on one thread, as each worker runs it (with more
+        BLAS threads the sums round differently; see the "Scaling out" page).
 
     Returns
     -------

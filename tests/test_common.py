@@ -23,6 +23,8 @@ def discover_estimators():
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"midlogit.{module_info.name}")
+        if hasattr(module, "_moved_to"):
+            continue  # a former path: its names are found where they live now
         for name in getattr(module, "__all__", []):
             obj = getattr(module, name)
             if (

@@ -198,3 +198,19 @@ def test_search_needs_y_only_at_fit(data):
     assert search_choice(given) == search_choice(at_fit)
     with pytest.raises(ValueError, match="scoring='worst_group' needs y="):
         midlogit_search(head, scoring="worst_group", groups=y)
+
+
+def test_step_params_may_name_what_the_grid_sets(data):
+    head, X, y = data
+    search = midlogit_search(
+        head,
+        (0.4,),
+        (2,),
+        retrain_from="band",
+        sampling="weight",
+        selector_params={"band_width": 0.9},
+        clusterer_params={"n_clusters": 5},
+    ).fit(X, y)
+    fitted = search.best_estimator_
+    assert fitted.named_steps["logitbandselector"].band_width == 0.4  # the grid's
+    assert fitted.named_steps["embeddingclusterer"].n_clusters == 2

@@ -31,11 +31,13 @@ MISSING_EXAMPLES = {}
 def _public_modules():
     """Every module whose dotted name has no private part (``midlogit.experiments.demo``
     is one; ``midlogit.pipeline._steps`` is not)."""
-    return [
+    modules = [
         importlib.import_module(info.name)
         for info in pkgutil.walk_packages(midlogit.__path__, "midlogit.")
         if not any(part.startswith("_") for part in info.name.split("."))
     ]
+    # a former path (midlogit.comparison) is documented at its new place only
+    return [module for module in modules if not hasattr(module, "_moved_to")]
 
 
 def _public_objects():

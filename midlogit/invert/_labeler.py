@@ -33,7 +33,7 @@ def _unit_chunks(n_samples, units, n_jobs):
     return [slice(s, min(s + size, units)) for s in range(0, units, size)]
 
 
-def _label_units(X, concepts, test_concepts, task):
+def _label_units(X, concepts, test_concepts, selection_rows, test_rows, task):
     """Search one block ``X`` (n_samples, n_block_units) of units: the beam search on the
     selection rows, the held-out statistics on the test rows, and the band thresholds."""
     raw = np.asarray(X.T, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
@@ -48,12 +48,10 @@ def _label_units(X, concepts, test_concepts, task):
             return X, mask
         return X[:, rows], None if mask is None else mask[:, rows]
 
-    res, atoms = _search_chunk(*on(task["selection_rows"]), concepts, task["params"])
+    res, atoms = _search_chunk(*on(selection_rows), concepts, task["params"])
     held = None
     if test_concepts is not None:
-        held = _evaluate_entries(
-            [pool for pool, _, _ in res], *on(task["test_rows"]), test_concepts
-        )
+        held = _evaluate_entries([pool for pool, _, _ in res], *on(test_rows), test_concepts)
     for pool, _, _ in res:
         for e in pool:
             e.ind = None
@@ -264,15 +262,15 @@ class ConceptLabeler(BaseEstimator):
         task = {
             "sign": 1 if self.mode == "positive" else -1,
             "band": self.activation_range,
-            "selection_rows": sel_rows,
-            "test_rows": test_rows,
             "params": params,
         }
         chunks = _unit_chunks(n, units, self.n_jobs)
         # A generator: each block of units is read (from a memmap too) only when a worker
-        # is ready for it; the concepts are one object, which Dask scatters once.
+        # is ready for it. The concepts and the row indices are the same objects for
+        # every block, which joblib's Dask backend scatters once.
         results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(_label_units)(A[:, idx], concepts, test_concepts, task) for idx in chunks
+            delayed(_label_units)(A[:, idx], concepts, test_concepts, sel_rows, test_rows, task)
+            for idx in chunks
         )
         if self.activation_range is not None:
             self.activation_thresholds_ = np.concatenate([r[3] for r in results])
