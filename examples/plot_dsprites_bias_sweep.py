@@ -59,19 +59,15 @@ LEARNING_RATE = 1e-3
 COMPOSITION_BIAS = 0.5
 
 # Linear-probe unbiased-test accuracy (%) reported by the paper, mean of 5 seeds.
-PAPER_PROBE = dict(
-    zip(
-        [round(0.1 * i, 1) for i in range(11)],
-        [82.7, 83.3, 86.4, 87.1, 88.0, 87.9, 81.6, 73.5, 63.0, 47.1, 34.0],
-    )
-)
+PAPER_PROBE = dict(zip(
+    [round(0.1 * i, 1) for i in range(11)],
+    [82.7, 83.3, 86.4, 87.1, 88.0, 87.9, 81.6, 73.5, 63.0, 47.1, 34.0],
+))
 
 test = make_biased_dsprites(N_TEST, bias=0.0, image_size=IMAGE_SIZE, random_state=1000)
-print(
-    f"{'quick' if QUICK else 'full'} mode: {len(BIAS_LEVELS)} bias levels, "
-    f"{N_TRAIN} training and {N_TEST} test images of {IMAGE_SIZE} x {IMAGE_SIZE}, "
-    f"{EPOCHS} epochs"
-)
+print(f"{'quick' if QUICK else 'full'} mode: {len(BIAS_LEVELS)} bias levels, "
+      f"{N_TRAIN} training and {N_TEST} test images of {IMAGE_SIZE} x {IMAGE_SIZE}, "
+      f"{EPOCHS} epochs")
 
 # %%
 # A few training images at the highest bias: every square is on the left.
@@ -97,16 +93,11 @@ square_logit = {}
 start = time.perf_counter()
 for level, bias in enumerate(BIAS_LEVELS):
     tic = time.perf_counter()
-    train = make_biased_dsprites(N_TRAIN, bias=bias, image_size=IMAGE_SIZE, random_state=level)
-    net = make_net(
-        ConvNet(in_channels=1, n_classes=3, image_size=IMAGE_SIZE),
-        max_epochs=EPOCHS,
-        lr=LEARNING_RATE,
-        batch_size=BATCH_SIZE,
-        random_state=0,
-        reset_parameters=True,
-        verbose=0,
-    )
+    train = make_biased_dsprites(N_TRAIN, bias=bias, image_size=IMAGE_SIZE,
+                                 random_state=level)
+    net = make_net(ConvNet(in_channels=1, n_classes=3, image_size=IMAGE_SIZE),
+                   max_epochs=EPOCHS, lr=LEARNING_RATE, batch_size=BATCH_SIZE,
+                   random_state=0, reset_parameters=True, verbose=0)
     embedder = SkorchEmbedder(net, random_state=0).fit(train.data, train.target)
 
     E_train, E_test = embedder.transform(train.data), embedder.transform(test.data)
@@ -115,23 +106,19 @@ for level, bias in enumerate(BIAS_LEVELS):
     probe.fit(E_train, train.target)
 
     rsm = representational_similarity(E_test)
-    rows.append(
-        {
-            "bias": bias,
-            "train": float(np.mean(logits_train.argmax(axis=1) == train.target)),
-            "test": float(np.mean(logits_test.argmax(axis=1) == test.target)),
-            "probe": float(probe.score(E_test, test.target)),
-            "shape": rsm_block_contrast(rsm, test.target),
-            "x": rsm_block_contrast(rsm, test.spurious),
-            "seconds": time.perf_counter() - tic,
-        }
-    )
+    rows.append({
+        "bias": bias,
+        "train": float(np.mean(logits_train.argmax(axis=1) == train.target)),
+        "test": float(np.mean(logits_test.argmax(axis=1) == test.target)),
+        "probe": float(probe.score(E_test, test.target)),
+        "shape": rsm_block_contrast(rsm, test.target),
+        "x": rsm_block_contrast(rsm, test.spurious),
+        "seconds": time.perf_counter() - tic,
+    })
     embeddings[bias] = E_test
     square_logit[bias] = logits_test[:, 0]
-    print(
-        "bias {bias:.1f}: train {train:.3f}  test {test:.3f}  probe {probe:.3f}  "
-        "contrast shape {shape:+.3f}  x {x:+.3f}  ({seconds:.0f} s)".format(**rows[-1])
-    )
+    print("bias {bias:.1f}: train {train:.3f}  test {test:.3f}  probe {probe:.3f}  "
+          "contrast shape {shape:+.3f}  x {x:+.3f}  ({seconds:.0f} s)".format(**rows[-1]))
 total_seconds = time.perf_counter() - start
 
 # %%
@@ -163,12 +150,8 @@ fig = plot_bias_sweep(
 # The similarity matrices themselves, at the lowest and the highest bias, each sorted
 # by shape (left) and by x-position (right).
 for level in (BIAS_LEVELS[0], BIAS_LEVELS[-1]):
-    fig = plot_rsm_pair(
-        embeddings[level],
-        test.target_names[test.target],
-        test.spurious_names[test.spurious],
-        names=("shape", "x-position"),
-    )
+    fig = plot_rsm_pair(embeddings[level], test.target_names[test.target],
+                        test.spurious_names[test.spurious], names=("shape", "x-position"))
     fig.suptitle(f"bias {level:.1f}")
 
 # %%
@@ -187,18 +170,16 @@ group = np.select(
     "other shape, elsewhere",
 )
 fig = plot_band_composition(square_logit[COMPOSITION_BIAS], group, n_bands=10)
-fig.axes[0].set_title(
-    f"Bands of the square logit on unbiased test images (bias {COMPOSITION_BIAS})"
-)
+fig.axes[0].set_title(f"Bands of the square logit on unbiased test images "
+                      f"(bias {COMPOSITION_BIAS})")
 
 # %%
 # Comparison with the paper
 # -------------------------
 for row in rows:
     paper = PAPER_PROBE.get(row["bias"])
-    print(
-        f"bias {row['bias']:.1f}: linear probe {100 * row['probe']:5.1f} %   paper {paper:5.1f} %"
-    )
+    print(f"bias {row['bias']:.1f}: linear probe {100 * row['probe']:5.1f} %   "
+          f"paper {paper:5.1f} %")
 print(f"{len(rows)} models in {total_seconds:.0f} s")
 
 # %%
@@ -271,4 +252,5 @@ def write_results(path):
 
 
 if not QUICK:
-    write_results(Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "bias_sweep.md")
+    write_results(Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+                  / "bias_sweep.md")

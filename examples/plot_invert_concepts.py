@@ -44,37 +44,19 @@ concepts = {
 }
 # Sixteen more concepts, independent of everything: the distractors a real concept
 # vocabulary is full of.
-for name in [
-    "cloud",
-    "fence",
-    "rain",
-    "snow",
-    "people",
-    "car",
-    "dog",
-    "flower",
-    "rock",
-    "road",
-    "house",
-    "mountain",
-    "bench",
-    "fish",
-    "reed",
-    "ice",
-]:
+for name in ["cloud", "fence", "rain", "snow", "people", "car", "dog", "flower", "rock",
+             "road", "house", "mountain", "bench", "fish", "reed", "ice"]:
     concepts[name] = rng.random(n) < rng.uniform(0.05, 0.4)
 names = list(concepts)
 C = np.column_stack(list(concepts.values()))
 
 units = ["waterbird logit", "neuron 1", "neuron 2", "noise"]
-A = np.column_stack(
-    [
-        4.0 * concepts["waterbird"] + 2.0 * concepts["water"] + 0.5 * rng.normal(size=n),
-        2.0 * (concepts["duck"] | concepts["boat"]) + rng.normal(size=n),
-        1.5 * (concepts["tree"] & ~concepts["sky"]) + rng.normal(size=n),
-        rng.normal(size=n),
-    ]
-)
+A = np.column_stack([
+    4.0 * concepts["waterbird"] + 2.0 * concepts["water"] + 0.5 * rng.normal(size=n),
+    2.0 * (concepts["duck"] | concepts["boat"]) + rng.normal(size=n),
+    1.5 * (concepts["tree"] & ~concepts["sky"]) + rng.normal(size=n),
+    rng.normal(size=n),
+])
 print(f"A: {A.shape[0]} samples x {A.shape[1]} units; C: {C.shape[1]} concepts")
 
 # %%
@@ -88,10 +70,8 @@ labeler = ConceptLabeler(max_length=3, beam_size=3, min_fraction=0.02, random_st
 labeler.fit(A, C, concept_names=names)
 for unit, explanations in zip(units, labeler.explanations_):
     best = explanations[0]
-    print(
-        f"{unit:16s} {str(best.formula):28s} AUC {best.auc:.3f}  "
-        f"log10 p {best.log_p_value / np.log(10):8.1f}"
-    )
+    print(f"{unit:16s} {str(best.formula):28s} AUC {best.auc:.3f}  "
+          f"log10 p {best.log_p_value / np.log(10):8.1f}")
 
 # %%
 # The three planted formulas are recovered. The waterbird logit is labelled by its
@@ -124,15 +104,12 @@ held_out = ConceptLabeler(
     max_length=3, beam_size=3, min_fraction=0.02, test_size=0.5, random_state=0
 ).fit(A, C, concept_names=names)
 
-print(
-    f"{'unit':16s} {'formula chosen on half':28s} {'AUC there':>9s} {'AUC held out':>12s} "
-    f"{'p held out':>10s}"
-)
+print(f"{'unit':16s} {'formula chosen on half':28s} {'AUC there':>9s} {'AUC held out':>12s} "
+      f"{'p held out':>10s}")
 for unit, explanations in zip(units, held_out.explanations_):
     e = explanations[0]
-    print(
-        f"{unit:16s} {str(e.formula):28s} {e.selection_auc:9.3f} {e.auc:12.3f} {e.p_value:10.3g}"
-    )
+    print(f"{unit:16s} {str(e.formula):28s} {e.selection_auc:9.3f} {e.auc:12.3f} "
+          f"{e.p_value:10.3g}")
 
 # %%
 # An in-sample p-value of ``0`` is an underflow, not a certainty; compare
@@ -162,7 +139,8 @@ fig.tight_layout()
 # label shows in the middle of its range. ``activation_range`` restricts INVERT to the
 # samples between two quantiles of each unit — here the middle 40 %, which holds the
 # landbirds the logit scores highest: those on water.
-mid = ConceptLabeler(max_length=3, beam_size=3, min_fraction=0.02, activation_range=(0.3, 0.7))
+mid = ConceptLabeler(max_length=3, beam_size=3, min_fraction=0.02,
+                     activation_range=(0.3, 0.7))
 mid.fit(A[:, :1], C, concept_names=names)
 print(mid.to_markdown(["waterbird logit, middle 40 %"], spurious=["water"]))
 
@@ -172,9 +150,7 @@ print(mid.to_markdown(["waterbird logit, middle 40 %"], spurious=["water"]))
 
 group = concepts["waterbird"] * 2 + concepts["water"]
 fig = plot_logit_histogram(
-    A[:, 0],
-    group,
-    thresholds=tuple(mid.activation_thresholds_[0]),
+    A[:, 0], group, thresholds=tuple(mid.activation_thresholds_[0]),
     group_names=["landbird, land", "landbird, water", "waterbird, land", "waterbird, water"],
 )
 fig.axes[0].set_title("Waterbird logit, with the band INVERT was restricted to")
