@@ -29,9 +29,10 @@ from midlogit.recipes import _curation_steps, make_midlogit_pipeline, midlogit_s
 from midlogit.selection import LogitBandSelector, class_logits
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client():
-    """Two worker processes on loopback, started and stopped within the module."""
+    """Two worker processes on loopback, started and stopped around each test (so no
+    cluster thread allocates while another test traces memory)."""
     with (
         LocalCluster(
             n_workers=2,
