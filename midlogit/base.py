@@ -290,9 +290,15 @@ def _power_of_two_below(values):
     return np.where(values != 0, np.ldexp(1.0, exponent - 1), 1.0).astype(values.dtype)
 
 
-# Rows read at a time for column statistics and a head's logits: a memmap is never
-# copied whole.
+# Rows read at a time for column statistics, a head's logits and finite checks: a memmap
+# is never copied whole.
 _ROWS_PER_BLOCK = 8192
+
+
+def _row_blocks(n_rows, rows=None):
+    """Slices of ``rows`` rows (default ``_ROWS_PER_BLOCK``) that cover ``n_rows``."""
+    rows = _ROWS_PER_BLOCK if rows is None else rows
+    return [slice(s, s + rows) for s in range(0, n_rows, rows)]
 
 
 def standardization(X, *, enabled=True, sample_weight=None):
@@ -316,7 +322,7 @@ def standardization(X, *, enabled=True, sample_weight=None):
     """
     if not enabled:
         return np.zeros(X.shape[1], dtype=X.dtype), np.ones(X.shape[1], dtype=X.dtype)
-    blocks = [slice(s, s + _ROWS_PER_BLOCK) for s in range(0, X.shape[0], _ROWS_PER_BLOCK)]
+    blocks = _row_blocks(X.shape[0])
     factor = _power_of_two_below(np.max([np.max(np.abs(X[b]), axis=0) for b in blocks], axis=0))
     w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     if not w.sum() > 0:
@@ -345,16 +351,11 @@ def in_row_blocks(method, X, rows=None):
     >>> in_row_blocks(lambda X: X.sum(axis=1), np.ones((5, 2)), rows=2).tolist()
     [2.0, 2.0, 2.0, 2.0, 2.0]
     """
-    rows = _ROWS_PER_BLOCK if rows is None else rows
-    if X.shape[0] <= rows:
+    blocks = _row_blocks(X.shape[0], rows)
+    if len(blocks) <= 1:
         return np.asarray(method(X), dtype=np.float64)
     take = X.iloc if hasattr(X, "iloc") else X
-    return np.concatenate(
-        [
-            np.asarray(method(take[s : s + rows]), dtype=np.float64)
-            for s in range(0, X.shape[0], rows)
-        ]
-    )
+    return np.concatenate([np.asarray(method(take[b]), dtype=np.float64) for b in blocks])
 
 
 def standardize(X, mean, scale):

@@ -4,6 +4,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.multiclass import type_of_target
 
+from ..base import _row_blocks
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -31,11 +33,11 @@ def _check_activations(A, name="A", *, allow_1d=False):
     return A
 
 
-def _all_finite(A, rows=1 << 14):
-    """Whether every entry is finite, read ``rows`` rows at a time (no copy of a memmap)."""
+def _all_finite(A):
+    """Whether every entry is finite, read a block of rows at a time (no copy of a memmap)."""
     if A.dtype.kind != "f":
         return True
-    return all(np.isfinite(A[s : s + rows]).all() for s in range(0, A.shape[0], rows))
+    return all(np.isfinite(A[rows]).all() for rows in _row_blocks(A.shape[0]))
 
 
 def _check_concepts(C, n_samples, concept_names=None, name="C"):
